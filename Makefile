@@ -1,0 +1,27 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+VENV ?= .venv
+PYBIN := $(VENV)/bin
+OUT ?= out
+
+.PHONY: env demo test lint bench-index clean
+
+env:
+	@bash scripts/setup_env.sh
+
+demo: env
+	$(PYBIN)/graphwalk index --dataset mnist1d --clusters 40 --graph er --graph knn-clusters --graph knn --k 10 --groups labels --out $(OUT)/mnist1d.gw --overwrite
+	$(PYBIN)/graphwalk inspect $(OUT)/mnist1d.gw --plot $(OUT)/mnist1d.png
+
+lint: env
+	$(PYBIN)/ruff check graphwalk tests bench
+	$(PYBIN)/ruff format --check graphwalk tests bench
+	$(PYBIN)/mypy
+
+test: lint
+	$(PYBIN)/python -m pytest -q
+
+bench-index: env
+	$(PYBIN)/python bench/index.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,32 @@
+"""graphwalk: decide which training data a model sees together and in what order.
+
+Cluster a dataset's vectors, build graphs over the clusters or the items, store them as an
+immutable Parquet index, and walk them to produce training batches for a PyTorch ``DataLoader``.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from graphwalk.build import build_index
+from graphwalk.cluster import Level
+from graphwalk.errors import GraphwalkError, IndexFormatError, InputError, OutputExistsError
+from graphwalk.graphs import Graph
+from graphwalk.index import GraphIndex
+
+try:
+    __version__ = version("graphwalk")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Graph",
+    "GraphIndex",
+    "GraphwalkError",
+    "IndexFormatError",
+    "InputError",
+    "Level",
+    "OutputExistsError",
+    "__version__",
+    "build_index",
+]

@@ -1,0 +1,26 @@
+"""Exceptions raised by graphwalk.
+
+Every error that a user can cause derives from :class:`GraphwalkError`, so the command line can
+print it as one line without a traceback. They also derive from the builtin a Python user would
+expect (``ValueError`` for bad values, ``FileExistsError`` for an existing output, ...).
+"""
+
+from __future__ import annotations
+
+__all__ = ["GraphwalkError", "IndexFormatError", "InputError", "OutputExistsError"]
+
+
+class GraphwalkError(Exception):
+    """Base class of the errors graphwalk raises on bad input or bad files."""
+
+
+class InputError(GraphwalkError, ValueError):
+    """Input data or parameters are invalid (NaNs, wrong shapes, impossible sizes, ...)."""
+
+
+class IndexFormatError(GraphwalkError, ValueError):
+    """A stored index is missing, truncated, corrupted, foreign or from a newer format."""
+
+
+class OutputExistsError(GraphwalkError, FileExistsError):
+    """The output path exists and overwriting was not asked for."""

@@ -1,0 +1,292 @@
+"""`GraphIndex`: the immutable, checked artifact that the indexer writes and samplers read.
+
+On disk (``NAME.gw/``, format version 1)::
+
+    manifest.json        format, versions, parameters, tables with row counts, sizes, SHA-256
+    items.parquet        item int64, label.<NAME> int64 per label set, cluster.<LEVEL> int32 per level
+    level-NNN.parquet    cluster int32, size int64, value int64, centroid fixed_size_list<float32>
+    graph-NNN.parquet    src int32, dst int32, weight float32 (rows sorted by src: CSR order)
+
+See the README for the full schema.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from graphwalk.cluster import Level
+from graphwalk.errors import IndexFormatError, InputError
+from graphwalk.graphs import Graph
+from graphwalk.storage import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    atomic_directory,
+    file_digest,
+    read_manifest,
+    write_json,
+    write_parquet,
+)
+
+__all__ = ["GraphIndex"]
+
+ITEMS = "items.parquet"
+
+
+def _version() -> str:
+    from graphwalk import __version__
+
+    return __version__
+
+
+class GraphIndex:
+    """Items, their cluster levels and the graphs over them.
+
+    Build one with :func:`graphwalk.build_index`, or read one with :meth:`GraphIndex.load`.
+    Arrays are read-only views of what was loaded; samplers never mutate an index.
+
+    Attributes:
+        n_items: number of items (rows of the dataset the index was built from).
+        labels: label sets by name (``"label"``, ``"superclass"``...), int64 arrays of length n_items.
+        levels: cluster levels by name.
+        graphs: graphs by name.
+        manifest: the manifest (after :meth:`save` or :meth:`load`), including build parameters.
+        path: where the index lives on disk, if anywhere.
+    """
+
+    def __init__(self, n_items: int, *, labels: dict[str, npt.NDArray[np.int64]] | None = None,
+                 levels: dict[str, Level] | None = None, graphs: dict[str, Graph] | None = None,
+                 spaces: dict[str, int] | None = None, build_params: dict[str, Any] | None = None):
+        self.n_items = int(n_items)
+        self.labels = dict(labels or {})
+        self.levels = dict(levels or {})
+        self.graphs = dict(graphs or {})
+        self.spaces = dict(spaces or {})
+        self.build_params = dict(build_params or {})
+        self.manifest: dict[str, Any] = {}
+        self.path: Path | None = None
+        self._members: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+
+    def __repr__(self) -> str:
+        where = f", path={str(self.path)!r}" if self.path else ""
+        return (f"GraphIndex(n_items={self.n_items}, levels={list(self.levels)}, "
+                f"graphs={list(self.graphs)}{where})")
+
+    # ------------------------------------------------------------------ access
+    def graph(self, name: str | None = None) -> Graph:
+        """The graph called ``name`` (the only graph when ``name`` is None and there is one)."""
+        if name is None:
+            if len(self.graphs) != 1:
+                raise InputError(f"this index has graphs {sorted(self.graphs)}; name the one to use")
+            return next(iter(self.graphs.values()))
+        try:
+            return self.graphs[name]
+        except KeyError:
+            raise InputError(f"index has no graph {name!r}; it has {sorted(self.graphs)}") from None
+
+    def level(self, name: str) -> Level:
+        try:
+            return self.levels[name]
+        except KeyError:
+            raise InputError(f"index has no level {name!r}; it has {sorted(self.levels)}") from None
+
+    def members(self, level: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """CSR ``(indptr, items)`` of the items in each cluster of ``level`` (cached)."""
+        if level not in self._members:
+            lv = self.level(level)
+            order = np.argsort(lv.assignment, kind="stable").astype(np.int64)
+            indptr = np.zeros(lv.n_clusters + 1, np.int64)
+            np.cumsum(np.bincount(lv.assignment, minlength=lv.n_clusters), out=indptr[1:])
+            order.flags.writeable = False
+            indptr.flags.writeable = False
+            self._members[level] = (indptr, order)
+        return self._members[level]
+
+    @property
+    def fingerprint(self) -> str:
+        """A short id of the stored content (from the table checksums); empty if never saved."""
+        tables = self.manifest.get("tables", {})
+        if not tables:
+            return ""
+        import hashlib
+
+        h = hashlib.sha256("".join(t["sha256"] for _, t in sorted(tables.items())).encode())
+        return h.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ save
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> GraphIndex:
+        """Write the index to the directory ``path`` (atomically: temp name, then rename).
+
+        Raises:
+            OutputExistsError: ``path`` exists and ``overwrite`` is false, or it is not an index.
+        """
+        import pyarrow as pa
+
+        out = Path(path)
+        tables: dict[str, Any] = {}
+        with atomic_directory(out, overwrite=overwrite) as tmp:
+            cols: dict[str, Any] = {"item": pa.array(np.arange(self.n_items, dtype=np.int64))}
+            for name, y in self.labels.items():
+                cols[f"label.{name}"] = pa.array(np.asarray(y, np.int64))
+            for name, lv in self.levels.items():
+                cols[f"cluster.{name}"] = pa.array(np.asarray(lv.assignment, np.int32))
+            tables[ITEMS] = write_parquet(pa.table(cols), tmp / ITEMS, delta=["item"])
+            level_meta = []
+            for i, (name, lv) in enumerate(self.levels.items()):
+                fname = f"level-{i:03d}.parquet"
+                d = lv.centroids.shape[1]
+                cent = pa.FixedSizeListArray.from_arrays(
+                    pa.array(np.ascontiguousarray(lv.centroids, np.float32).reshape(-1)), d)
+                t = pa.table({"cluster": pa.array(np.arange(lv.n_clusters, dtype=np.int32)),
+                              "size": pa.array(lv.sizes), "value": pa.array(lv.values),
+                              "centroid": cent})
+                tables[fname] = write_parquet(t, tmp / fname)
+                level_meta.append({"name": name, "file": fname, "source": lv.source,
+                                   "space": lv.space, "n_clusters": lv.n_clusters, "dim": d,
+                                   "params": lv.params})
+            graph_meta = []
+            for i, (name, g) in enumerate(self.graphs.items()):
+                fname = f"graph-{i:03d}.parquet"
+                src = np.repeat(np.arange(g.n_nodes, dtype=np.int32), np.diff(g.indptr))
+                t = pa.table({"src": pa.array(src), "dst": pa.array(np.asarray(g.indices, np.int32)),
+                              "weight": pa.array(np.asarray(g.weights, np.float32))})
+                tables[fname] = write_parquet(t, tmp / fname, byte_stream_split=["weight"],
+                                              delta=["src"])
+                graph_meta.append({"name": name, "file": fname, "kind": g.kind, "level": g.level,
+                                   "space": g.space, "directed": g.directed, "n_nodes": g.n_nodes,
+                                   "n_edges": g.n_edges, "params": g.params})
+            manifest = {
+                "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                "graphwalk_version": _version(),
+                "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "n_items": self.n_items, "spaces": self.spaces, "labels": list(self.labels),
+                "levels": level_meta, "graphs": graph_meta, "tables": tables,
+                "build": self.build_params,
+            }
+            write_json(manifest, tmp / MANIFEST)
+        self.manifest = manifest
+        self.path = out
+        return self
+
+    # ------------------------------------------------------------------ load
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> GraphIndex:
+        """Read an index, checking its manifest, tables, row counts and (if ``verify``) checksums.
+
+        Arrays come from Arrow without a copy where Arrow allows (one chunk, no nulls) and are
+        read-only.
+
+        Raises:
+            IndexFormatError: naming the missing, truncated, corrupted or foreign table, or a
+                newer format version.
+        """
+        root = Path(path)
+        m = read_manifest(root)
+        try:
+            n = int(m["n_items"])
+            tables = m["tables"]
+            level_meta = list(m["levels"])
+            graph_meta = list(m["graphs"])
+            label_names = list(m["labels"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexFormatError(f"{root / MANIFEST} lacks or mangles the field {exc}; rebuild the index") from exc
+        for fname in [ITEMS] + [x["file"] for x in level_meta + graph_meta]:
+            if fname not in tables:
+                raise IndexFormatError(f"{root / MANIFEST} lists no checksum for table {fname}")
+        for fname, meta in tables.items():
+            f = root / fname
+            if not f.exists():
+                raise IndexFormatError(f"index {root} is missing its table {fname}; rebuild the index")
+            size = f.stat().st_size
+            if size != meta["bytes"]:
+                raise IndexFormatError(
+                    f"table {fname} of index {root} has {size} bytes, the manifest says "
+                    f"{meta['bytes']}: the file is truncated or was replaced; rebuild the index")
+            if verify and file_digest(f) != meta["sha256"]:
+                raise IndexFormatError(
+                    f"table {fname} of index {root} fails its SHA-256 checksum: the file is "
+                    "corrupted or was modified; rebuild the index")
+
+        items = _read_table(root, ITEMS, tables, {"item": "int64"})
+        idx = cls(n, spaces=dict(m.get("spaces", {})), build_params=dict(m.get("build", {})))
+        if _col(items, "item", root, ITEMS).shape[0] != n:
+            raise IndexFormatError(f"table {ITEMS} of index {root} has {items.num_rows} rows, manifest says {n}")
+        for name in label_names:
+            idx.labels[name] = _col(items, f"label.{name}", root, ITEMS)
+        for lm in level_meta:
+            name = lm["name"]
+            assign = _col(items, f"cluster.{name}", root, ITEMS)
+            t = _read_table(root, lm["file"], tables, {"cluster": "int32", "size": "int64", "value": "int64"})
+            k = int(lm["n_clusters"])
+            if t.num_rows != k:
+                raise IndexFormatError(f"table {lm['file']} has {t.num_rows} clusters, manifest says {k}")
+            cent = t.column("centroid").combine_chunks()
+            centroids = cent.flatten().to_numpy().reshape(k, int(lm["dim"]))
+            if assign.size and (assign.min() < 0 or assign.max() >= k):
+                raise IndexFormatError(f"level {name!r} of index {root} assigns items to clusters outside [0, {k})")
+            idx.levels[name] = Level(name, assign, centroids, _col(t, "value", root, lm["file"]),
+                                     lm["source"], lm.get("space", "input"), dict(lm.get("params", {})))
+        for gm in graph_meta:
+            t = _read_table(root, gm["file"], tables, {"src": "int32", "dst": "int32", "weight": "float"})
+            nn_, ne = int(gm["n_nodes"]), int(gm["n_edges"])
+            src = _col(t, "src", root, gm["file"])
+            dst = _col(t, "dst", root, gm["file"])
+            if src.shape[0] != ne:
+                raise IndexFormatError(f"table {gm['file']} has {src.shape[0]} edges, manifest says {ne}")
+            if ne and (dst.min() < 0 or dst.max() >= nn_ or src.min() < 0 or src.max() >= nn_
+                       or (np.diff(src) < 0).any()):
+                raise IndexFormatError(f"graph {gm['name']!r} of index {root} has edges outside "
+                                       f"[0, {nn_}) or out of order; rebuild the index")
+            indptr = np.zeros(nn_ + 1, np.int64)
+            np.cumsum(np.bincount(src, minlength=nn_), out=indptr[1:])
+            indptr.flags.writeable = False
+            idx.graphs[gm["name"]] = Graph(gm["name"], gm["kind"], indptr, dst,
+                                           _col(t, "weight", root, gm["file"]), level=gm.get("level"),
+                                           space=gm.get("space"), directed=bool(gm.get("directed")),
+                                           params=dict(gm.get("params", {})))
+        idx.manifest = m
+        idx.path = root
+        return idx
+
+
+def _read_table(root: Path, fname: str, tables: dict[str, Any], schema: dict[str, str]) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        t = pq.read_table(root / fname, memory_map=True)
+    except (pa.ArrowException, OSError) as exc:
+        raise IndexFormatError(
+            f"table {fname} of index {root} is not a readable Parquet file (truncated or foreign): "
+            f"{exc}; rebuild the index") from exc
+    for col, kind in schema.items():
+        if col not in t.column_names:
+            raise IndexFormatError(
+                f"table {fname} of index {root} has no column {col!r} (it has {t.column_names}): "
+                "a foreign file; rebuild the index")
+        typ = t.schema.field(col).type
+        ok = pa.types.is_floating(typ) if kind == "float" else str(typ) == kind
+        if not ok:
+            raise IndexFormatError(f"column {col!r} of table {fname} has type {typ}, expected {kind}")
+    if t.num_rows != tables[fname]["rows"]:
+        raise IndexFormatError(f"table {fname} of index {root} has {t.num_rows} rows, "
+                               f"the manifest says {tables[fname]['rows']}")
+    return t
+
+
+def _col(t: Any, name: str, root: Path, fname: str) -> npt.NDArray[Any]:
+    if name not in t.column_names:
+        raise IndexFormatError(f"table {fname} of index {root} has no column {name!r}: rebuild the index")
+    col = t.column(name)
+    if col.null_count:
+        raise IndexFormatError(f"column {name!r} of table {fname} has {col.null_count} nulls")
+    arr = col.chunk(0).to_numpy(zero_copy_only=True) if col.num_chunks == 1 else col.to_numpy()
+    if arr.flags.writeable:
+        arr.flags.writeable = False
+    return arr
