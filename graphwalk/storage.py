@@ -124,8 +124,8 @@ def check_output(path: Path, overwrite: bool) -> None:
                 f"output {path} exists and is not a graphwalk index; refusing to replace it even "
                 "with --overwrite: choose another path or remove it yourself"
             )
-    if not path.parent.exists():
-        raise OutputExistsError(f"the directory {path.parent} for output {path.name} does not exist")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise OutputExistsError(f"cannot write {path}: {path.parent} is a file, not a directory")
 
 
 @contextlib.contextmanager
@@ -137,6 +137,7 @@ def atomic_directory(path: Path, *, overwrite: bool) -> Iterator[Path]:
     only after the new one is in place.
     """
     check_output(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     umask = os.umask(0)
     os.umask(umask)

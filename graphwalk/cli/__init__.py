@@ -1,0 +1,49 @@
+"""The ``graphwalk`` command line: ``graphwalk index | inspect``.
+
+Thin: each subcommand module has ``register(subparsers)`` and ``run(args) -> int`` and calls the
+library. Errors the user can fix are printed as one line (no traceback) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from graphwalk.errors import GraphwalkError
+
+__all__ = ["console_main", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from graphwalk import __version__
+    from graphwalk.cli import index, inspect
+
+    parser = argparse.ArgumentParser(
+        prog="graphwalk", description="Cluster, build graphs, walk them: batches for PyTorch.")
+    parser.add_argument("--version", action="version", version=f"graphwalk {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for mod in (index, inspect):
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except GraphwalkError as exc:
+        print(f"graphwalk {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"graphwalk {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:
+    sys.exit(main())
