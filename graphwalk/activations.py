@@ -26,17 +26,24 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         raise InputError(f"model checkpoint {path} does not exist")
     try:
         model = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for bad files
+    except Exception as exc:
         raise InputError(f"could not load model checkpoint {path}: {exc}") from exc
     if not isinstance(model, torch.nn.Module):
         raise InputError(
             f"checkpoint {path} holds a {type(model).__name__}, not an nn.Module; save the whole "
-            "model with torch.save(model, path) (a state_dict has no architecture to run)")
+            "model with torch.save(model, path) (a state_dict has no architecture to run)"
+        )
     return model
 
 
-def capture_activations(model: Any, inputs: Any, layers: Sequence[str], *, batch_size: int = 512,
-                        show_progress: bool = False) -> dict[str, npt.NDArray[np.float32]]:
+def capture_activations(
+    model: Any,
+    inputs: Any,
+    layers: Sequence[str],
+    *,
+    batch_size: int = 512,
+    show_progress: bool = False,
+) -> dict[str, npt.NDArray[np.float32]]:
     """Run ``model`` over ``inputs`` in eval mode and return each layer's flattened output.
 
     Args:
@@ -60,9 +67,11 @@ def capture_activations(model: Any, inputs: Any, layers: Sequence[str], *, batch
     captured: dict[str, list[npt.NDArray[np.float32]]] = {name: [] for name in layers}
     hooks = []
     for name in layers:
+
         def hook(_m: Any, _inp: Any, out: Any, name: str = name) -> None:
             t = out[0] if isinstance(out, (tuple, list)) else out
             captured[name].append(t.detach().reshape(t.shape[0], -1).float().cpu().numpy())
+
         hooks.append(modules[name].register_forward_hook(hook))
     was_training = model.training
     model.eval()
@@ -70,12 +79,19 @@ def capture_activations(model: Any, inputs: Any, layers: Sequence[str], *, batch
         with torch.no_grad():
             n = int(inputs.shape[0])
             starts = range(0, n, batch_size)
-            for s in progress(starts, enabled=show_progress, desc="activations",
-                              total=(n + batch_size - 1) // batch_size, unit="batch"):
+            for s in progress(
+                starts,
+                enabled=show_progress,
+                desc="activations",
+                total=(n + batch_size - 1) // batch_size,
+                unit="batch",
+            ):
                 model(inputs[s : s + batch_size])
     finally:
         for h in hooks:
             h.remove()
         model.train(was_training)
-    return {name: np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
-            for name, parts in captured.items()}
+    return {
+        name: np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+        for name, parts in captured.items()
+    }

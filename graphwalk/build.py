@@ -28,7 +28,10 @@ def _spaces(vectors: Any, metric: str) -> dict[str, npt.NDArray[np.float32]]:
     if isinstance(vectors, Mapping):
         if not vectors:
             raise InputError("no vectors given: the mapping of layer name to vectors is empty")
-        out = {str(k): as_vectors(v, name=f"vectors of {k!r}", metric=metric) for k, v in vectors.items()}
+        out = {
+            str(k): as_vectors(v, name=f"vectors of {k!r}", metric=metric)
+            for k, v in vectors.items()
+        }
         ns = {k: v.shape[0] for k, v in out.items()}
         if len(set(ns.values())) != 1:
             raise InputError(f"every layer needs one vector per item, but the counts differ: {ns}")
@@ -105,39 +108,70 @@ def build_index(
     first = next(iter(spaces))
     n = spaces[first].shape[0]
     labs = _labels(labels, n)
-    group_sets = list(labs) if "labels" in groups and "labels" not in labs else list(groups)
-    for gname in group_sets:
-        if gname not in labs:
-            raise InputError(
-                f"groups={gname!r} needs labels of that name, but "
-                + (f"the labels are {sorted(labs)}" if labs else "no labels were given (--labels)"))
+    group_sets: list[str] = []
+    for gname in groups:
+        names = list(labs) if gname == "labels" and "labels" not in labs and labs else [gname]
+        for name in names:
+            if name not in labs:
+                raise InputError(
+                    f"groups={name!r} needs labels of that name, but "
+                    + (
+                        f"the labels are {sorted(labs)}"
+                        if labs
+                        else "no labels were given (--labels)"
+                    )
+                )
+            if name not in group_sets:
+                group_sets.append(name)
     cspace = cluster_space or first
     if cspace not in spaces:
         raise InputError(f"cluster_space {cspace!r} is not one of the spaces {sorted(spaces)}")
     if clusters is not None:
-        if isinstance(clusters, bool) or not isinstance(clusters, (int, np.integer)) or clusters < 1:
-            raise InputError(f"clusters should be a positive integer, but got clusters={clusters!r}")
+        if (
+            isinstance(clusters, bool)
+            or not isinstance(clusters, (int, np.integer))
+            or clusters < 1
+        ):
+            raise InputError(
+                f"clusters should be a positive integer, but got clusters={clusters!r}"
+            )
         if clusters > n:
             raise InputError(f"cannot make {clusters} clusters from {n} items; use at most {n}")
     needs_level = [g for g in graphs if g in ("er", "knn-clusters")]
     if needs_level and clusters is None and not group_sets:
-        raise InputError(f"graph {needs_level[0]!r} is built over clusters: give clusters=K "
-                         "(--clusters K) or groups=('labels',) (--groups labels)")
+        raise InputError(
+            f"graph {needs_level[0]!r} is built over clusters: give clusters=K "
+            "(--clusters K) or groups=('labels',) (--groups labels)"
+        )
     if "knn" in graphs and not (isinstance(k, (int, np.integer)) and 1 <= k < n):
-        raise InputError(f"k={k} neighbours asked for, but there are only {n} items; "
-                         f"k must be between 1 and {n - 1}")
+        raise InputError(
+            f"k={k} neighbours asked for, but there are only {n} items; "
+            f"k must be between 1 and {n - 1}"
+        )
 
     levels: dict[str, Level] = {}
     built: dict[str, Graph] = {}
     timings: dict[str, float] = {}
     steps: list[tuple[str, Any]] = []
     if clusters is not None:
-        steps.append(("k-means", lambda: levels.__setitem__(
-            "kmeans", kmeans_level(spaces[cspace], int(clusters), seed=seed, space=cspace))))
+        steps.append(
+            (
+                "k-means",
+                lambda: levels.__setitem__(
+                    "kmeans", kmeans_level(spaces[cspace], int(clusters), seed=seed, space=cspace)
+                ),
+            )
+        )
     for gname in group_sets:
         lname = "labels" if gname == "label" else gname
-        steps.append((f"groups {lname}", lambda g=gname, ln=lname: levels.__setitem__(
-            ln, label_level(spaces[cspace], labs[g], name=ln, space=cspace))))
+        steps.append(
+            (
+                f"groups {lname}",
+                lambda g=gname, ln=lname: levels.__setitem__(
+                    ln, label_level(spaces[cspace], labs[g], name=ln, space=cspace)
+                ),
+            )
+        )
 
     def base_level() -> Level:
         name = graph_level or ("kmeans" if "kmeans" in levels else next(iter(levels)))
@@ -146,19 +180,59 @@ def build_index(
         return levels[name]
 
     if "er" in graphs:
-        steps.append(("ER graph", lambda: built.__setitem__("er", er_graph(
-            base_level().n_clusters, degree=degree, p=p, seed=seed, connect=connect,
-            level=base_level().name))))
+        steps.append(
+            (
+                "ER graph",
+                lambda: built.__setitem__(
+                    "er",
+                    er_graph(
+                        base_level().n_clusters,
+                        degree=degree,
+                        p=p,
+                        seed=seed,
+                        connect=connect,
+                        level=base_level().name,
+                    ),
+                ),
+            )
+        )
     if "knn-clusters" in graphs:
-        steps.append(("kNN over centroids", lambda: built.__setitem__("knn-clusters", knn_clusters_graph(
-            base_level().centroids, min(k, base_level().n_clusters - 1), metric=metric,
-            level=base_level().name))))
+        steps.append(
+            (
+                "kNN over centroids",
+                lambda: built.__setitem__(
+                    "knn-clusters",
+                    knn_clusters_graph(
+                        base_level().centroids,
+                        min(k, base_level().n_clusters - 1),
+                        metric=metric,
+                        level=base_level().name,
+                    ),
+                ),
+            )
+        )
     if "knn" in graphs:
         for sname in spaces:
             gname = "knn" if len(spaces) == 1 else f"knn@{sname}"
-            steps.append((f"kNN {gname}", lambda s=sname, gn=gname: built.__setitem__(gn, knn_items_graph(
-                spaces[s], k, metric=metric, backend=knn_backend, seed=seed,
-                recall_sample=recall_sample, name=gn, space=s, show_progress=progress))))
+            steps.append(
+                (
+                    f"kNN {gname}",
+                    lambda s=sname, gn=gname: built.__setitem__(
+                        gn,
+                        knn_items_graph(
+                            spaces[s],
+                            k,
+                            metric=metric,
+                            backend=knn_backend,
+                            seed=seed,
+                            recall_sample=recall_sample,
+                            name=gn,
+                            space=s,
+                            show_progress=progress,
+                        ),
+                    ),
+                )
+            )
     if out is not None:
         steps.append(("write", None))
 
@@ -166,15 +240,33 @@ def build_index(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(steps), desc="graphwalk index", unit="step", file=sys.stderr,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=len(steps),
+            desc="graphwalk index",
+            unit="step",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
     params: dict[str, Any] = dict(
-        clusters=clusters, groups=list(group_sets), graphs=list(graphs), graph_level=graph_level,
-        cluster_space=cspace, degree=degree, p=p, connect=connect, k=k, metric=metric,
-        knn_backend=knn_backend, recall_sample=recall_sample, seed=seed, **(extra_params or {}),
-        timings_s=timings)
-    index = GraphIndex(n, labels=labs, spaces={s: int(v.shape[1]) for s, v in spaces.items()},
-                       build_params=params)
+        clusters=clusters,
+        groups=list(group_sets),
+        graphs=list(graphs),
+        graph_level=graph_level,
+        cluster_space=cspace,
+        degree=degree,
+        p=p,
+        connect=connect,
+        k=k,
+        metric=metric,
+        knn_backend=knn_backend,
+        recall_sample=recall_sample,
+        seed=seed,
+        **(extra_params or {}),
+        timings_s=timings,
+    )
+    index = GraphIndex(
+        n, labels=labs, spaces={s: int(v.shape[1]) for s, v in spaces.items()}, build_params=params
+    )
     try:
         for label, fn in steps:
             if bar is not None:
@@ -195,4 +287,3 @@ def build_index(
     index.levels, index.graphs = levels, built
     timings["total"] = round(time.perf_counter() - t_start, 4)
     return index
-

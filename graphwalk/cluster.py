@@ -50,7 +50,9 @@ class Level:
         return np.bincount(self.assignment, minlength=self.n_clusters).astype(np.int64)
 
 
-def _means(x: npt.NDArray[np.float32], assign: npt.NDArray[np.int32], k: int) -> npt.NDArray[np.float32]:
+def _means(
+    x: npt.NDArray[np.float32], assign: npt.NDArray[np.int32], k: int
+) -> npt.NDArray[np.float32]:
     sums = np.zeros((k, x.shape[1]), dtype=np.float64)
     np.add.at(sums, assign, x)
     counts = np.bincount(assign, minlength=k).astype(np.float64)
@@ -82,15 +84,26 @@ def kmeans_level(
     import faiss
 
     n, d = x.shape
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
+    if (
+        isinstance(n_clusters, bool)
+        or not isinstance(n_clusters, (int, np.integer))
+        or n_clusters < 1
+    ):
         raise InputError(f"clusters should be a positive integer, but got clusters={n_clusters!r}")
     if n < n_clusters:
         raise InputError(
             f"cannot make {n_clusters} clusters from {n} items; use --clusters {max(1, n // 10)} "
             f"or fewer (at most the number of items)"
         )
-    km = faiss.Kmeans(d, int(n_clusters), niter=niter, seed=int(seed) % (2**31), verbose=verbose,
-                      spherical=spherical, max_points_per_centroid=max_points_per_centroid)
+    km = faiss.Kmeans(
+        d,
+        int(n_clusters),
+        niter=niter,
+        seed=int(seed) % (2**31),
+        verbose=verbose,
+        spherical=spherical,
+        max_points_per_centroid=max_points_per_centroid,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         km.train(x)
@@ -107,21 +120,40 @@ def kmeans_level(
         remap = np.cumsum(counts > 0) - 1
         assign = remap[assign]
     k = int((counts > 0).sum())
+    assert km.centroids is not None  # set by train()
+    obj = list(km.obj) if km.obj is not None else []
     assignment = assign.astype(np.int32)
     centroids = np.ascontiguousarray(km.centroids[counts > 0], dtype=np.float32)
-    params = {"method": "faiss-kmeans", "clusters": int(n_clusters), "niter": niter, "seed": int(seed),
-              "max_points_per_centroid": max_points_per_centroid, "spherical": spherical,
-              "dropped_empty": int(empty.size), "objective": float(km.obj[-1]) if len(km.obj) else None}
+    params = {
+        "method": "faiss-kmeans",
+        "clusters": int(n_clusters),
+        "niter": niter,
+        "seed": int(seed),
+        "max_points_per_centroid": max_points_per_centroid,
+        "spherical": spherical,
+        "dropped_empty": int(empty.size),
+        "objective": float(obj[-1]) if obj else None,
+    }
     return Level(name, assignment, centroids, np.arange(k, dtype=np.int64), "kmeans", space, params)
 
 
 def label_level(
-    x: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], *, name: str = "labels",
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    name: str = "labels",
     space: str = "input",
 ) -> Level:
     """One cluster per distinct label value, numbered in sorted order of the values."""
     values, assign = np.unique(labels, return_inverse=True)
     assignment = assign.astype(np.int32).reshape(-1)
     centroids = _means(x, assignment, values.size)
-    return Level(name, assignment, centroids, values.astype(np.int64), "labels", space,
-                 {"method": "labels", "clusters": int(values.size)})
+    return Level(
+        name,
+        assignment,
+        centroids,
+        values.astype(np.int64),
+        "labels",
+        space,
+        {"method": "labels", "clusters": int(values.size)},
+    )

@@ -18,12 +18,13 @@ def _read_npz(path: Path, what: str) -> np.ndarray:
         keys = list(z.keys())
         if not keys:
             raise InputError(f"{what} file {path} holds no arrays")
-        preferred = [k for k in ("embeddings", "x", "X", "labels", "y") if k in keys]
+        names = ("labels", "y") if what == "labels" else ("embeddings", "x", "X")
+        preferred = [k for k in names if k in keys]
         key = preferred[0] if preferred else keys[0]
         if len(keys) > 1 and not preferred:
             raise InputError(
                 f"{what} file {path} holds several arrays {keys}; name the one to use "
-                "'embeddings' (or 'labels'), or save a single array"
+                f"{names[0]!r}, or save a single array"
             )
         return np.asarray(z[key])
 
@@ -40,12 +41,16 @@ def _read_parquet(path: Path, what: str, *, column: str | None) -> np.ndarray:
         raise InputError(f"{what} file {path} has no columns")
     if column is not None:
         if column not in table.column_names:
-            raise InputError(f"{what} file {path} has no column {column!r}; it has {table.column_names}")
+            raise InputError(
+                f"{what} file {path} has no column {column!r}; it has {table.column_names}"
+            )
         table = table.select([column])
     lists = [
         f.name
         for f in table.schema
-        if pa.types.is_fixed_size_list(f.type) or pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
+        if pa.types.is_fixed_size_list(f.type)
+        or pa.types.is_list(f.type)
+        or pa.types.is_large_list(f.type)
     ]
     if lists:
         if len(lists) > 1:
@@ -62,12 +67,18 @@ def _read_parquet(path: Path, what: str, *, column: str | None) -> np.ndarray:
         rows = col.to_pylist()
         widths = {len(r) for r in rows}
         if len(widths) > 1:
-            raise InputError(f"{what} column {lists[0]!r} in {path} has rows of different lengths {sorted(widths)[:5]}")
+            raise InputError(
+                f"{what} column {lists[0]!r} in {path} has rows of different lengths {sorted(widths)[:5]}"
+            )
         return np.asarray(rows)
-    numeric = [f.name for f in table.schema if pa.types.is_floating(f.type) or pa.types.is_integer(f.type)]
+    numeric = [
+        f.name for f in table.schema if pa.types.is_floating(f.type) or pa.types.is_integer(f.type)
+    ]
     if len(numeric) != table.num_columns:
         other = [n for n in table.column_names if n not in numeric]
-        raise InputError(f"{what} file {path} has non-numeric columns {other}; keep only the vector columns")
+        raise InputError(
+            f"{what} file {path} has non-numeric columns {other}; keep only the vector columns"
+        )
     for name in numeric:
         if table.column(name).null_count:
             raise InputError(f"{what} column {name!r} in {path} has null values")
@@ -91,7 +102,9 @@ def _read_any(path: str | os.PathLike[str], what: str, column: str | None = None
     raise InputError(f"{what} file {p} has unknown type {suffix!r}; use .npy, .npz or .parquet")
 
 
-def read_vectors(path: str | os.PathLike[str], *, column: str | None = None) -> npt.NDArray[np.generic]:
+def read_vectors(
+    path: str | os.PathLike[str], *, column: str | None = None
+) -> npt.NDArray[np.generic]:
     """Read a matrix of item vectors.
 
     ``.npy``; ``.npz`` (the array named ``embeddings``/``x``, or its only array); Parquet with one
@@ -100,7 +113,9 @@ def read_vectors(path: str | os.PathLike[str], *, column: str | None = None) -> 
     return _read_any(path, "embeddings", column)
 
 
-def read_labels(path: str | os.PathLike[str], *, column: str | None = None) -> npt.NDArray[np.generic]:
+def read_labels(
+    path: str | os.PathLike[str], *, column: str | None = None
+) -> npt.NDArray[np.generic]:
     """Read one label per item (``.npy``, ``.npz`` or a one-column Parquet file)."""
     arr = _read_any(path, "labels", column)
     return arr

@@ -78,7 +78,10 @@ class Graph:
 
 
 def csr_from_edges(
-    n_nodes: int, src: npt.ArrayLike, dst: npt.ArrayLike, weights: npt.ArrayLike | None = None,
+    n_nodes: int,
+    src: npt.ArrayLike,
+    dst: npt.ArrayLike,
+    weights: npt.ArrayLike | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float32]]:
     """Build sorted, de-duplicated CSR arrays from an edge list (self-loops dropped)."""
     s = np.asarray(src, dtype=np.int64)
@@ -95,8 +98,14 @@ def csr_from_edges(
 
 
 def er_graph(
-    n_nodes: int, *, degree: float | None = None, p: float | None = None, seed: int = 0,
-    connect: bool = True, name: str = "er", level: str | None = None,
+    n_nodes: int,
+    *,
+    degree: float | None = None,
+    p: float | None = None,
+    seed: int = 0,
+    connect: bool = True,
+    name: str = "er",
+    level: str | None = None,
 ) -> Graph:
     """An Erdős–Rényi G(n, p) graph over clusters, seeded, undirected, unit weights.
 
@@ -142,9 +151,17 @@ def er_graph(
     src = np.concatenate([edges[:, 0], edges[:, 1]])
     dst = np.concatenate([edges[:, 1], edges[:, 0]])
     indptr, indices, weights = csr_from_edges(n_nodes, src, dst)
-    params = {"method": "erdos-renyi", "p": p, "mean_degree_target": p * (n_nodes - 1),
-              "seed": int(seed), "connect": connect, "edges_added_to_connect": added}
-    return Graph(name, "cluster", indptr, indices, weights, level=level, directed=False, params=params)
+    params = {
+        "method": "erdos-renyi",
+        "p": p,
+        "mean_degree_target": p * (n_nodes - 1),
+        "seed": int(seed),
+        "connect": connect,
+        "edges_added_to_connect": added,
+    }
+    return Graph(
+        name, "cluster", indptr, indices, weights, level=level, directed=False, params=params
+    )
 
 
 def _affinity(dist2: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.float32]:
@@ -157,8 +174,9 @@ def _affinity(dist2: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.flo
     return np.clip(w, 1e-6, 1.0).astype(np.float32)
 
 
-def _drop_self(ids: npt.NDArray[np.int64], dist: npt.NDArray[np.float32], k: int,
-               rows: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+def _drop_self(
+    ids: npt.NDArray[np.int64], dist: npt.NDArray[np.float32], k: int, rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """From ``m > k`` candidates per query, drop the query's own id (or else the last) and keep k.
 
     ``rows`` are the item ids of the queries. Duplicated vectors can put the item itself anywhere
@@ -172,8 +190,14 @@ def _drop_self(ids: npt.NDArray[np.int64], dist: npt.NDArray[np.float32], k: int
     return ids[:, : k + 1][keep].reshape(n, k), dist[:, : k + 1][keep].reshape(n, k)
 
 
-def _exact_knn(x: npt.NDArray[np.float32], q: npt.NDArray[np.float32], m: int, *, show: bool,
-               desc: str = "exact kNN") -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+def _exact_knn(
+    x: npt.NDArray[np.float32],
+    q: npt.NDArray[np.float32],
+    m: int,
+    *,
+    show: bool,
+    desc: str = "exact kNN",
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     import faiss
 
     index = faiss.IndexFlatL2(x.shape[1])
@@ -182,14 +206,20 @@ def _exact_knn(x: npt.NDArray[np.float32], q: npt.NDArray[np.float32], m: int, *
     ids = np.empty((q.shape[0], m), np.int64)
     dist = np.empty((q.shape[0], m), np.float32)
     starts = range(0, q.shape[0], chunk)
-    for s in progress(starts, enabled=show and q.shape[0] > 4 * chunk, desc=desc,
-                      total=math.ceil(q.shape[0] / chunk), unit="chunk"):
+    for s in progress(
+        starts,
+        enabled=show and q.shape[0] > 4 * chunk,
+        desc=desc,
+        total=math.ceil(q.shape[0] / chunk),
+        unit="chunk",
+    ):
         dist[s : s + chunk], ids[s : s + chunk] = index.search(q[s : s + chunk], m)
     return ids, dist
 
 
-def knn_recall(x: npt.NDArray[np.float32], ids: npt.NDArray[np.integer], *, sample: int = 1000,
-               seed: int = 0) -> tuple[float, int]:
+def knn_recall(
+    x: npt.NDArray[np.float32], ids: npt.NDArray[np.integer], *, sample: int = 1000, seed: int = 0
+) -> tuple[float, int]:
     """Recall of kNN lists ``ids`` against exact search on a seeded sample of rows.
 
     Returns ``(recall, sample_size)``: the mean fraction of each sampled row's true k neighbours
@@ -201,7 +231,7 @@ def knn_recall(x: npt.NDArray[np.float32], ids: npt.NDArray[np.integer], *, samp
     true_ids, true_d = _exact_knn(x, x[rows], k + 1, show=False)
     true_ids, _ = _drop_self(true_ids, true_d, k, rows)
     found = ids[rows]
-    hits = sum(np.intersect1d(a, b).size for a, b in zip(found, true_ids))
+    hits = sum(np.intersect1d(a, b).size for a, b in zip(found, true_ids, strict=True))
     return hits / float(m * k), m
 
 
@@ -219,8 +249,14 @@ def _normalise(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def knn_clusters_graph(centroids: npt.NDArray[np.float32], k: int, *, metric: str = "l2",
-                       name: str = "knn-clusters", level: str | None = None) -> Graph:
+def knn_clusters_graph(
+    centroids: npt.NDArray[np.float32],
+    k: int,
+    *,
+    metric: str = "l2",
+    name: str = "knn-clusters",
+    level: str | None = None,
+) -> Graph:
     """Each cluster joined to its ``k`` nearest centroids; symmetrised (undirected)."""
     n = centroids.shape[0]
     k = _check_k(k, n, "clusters")
@@ -230,16 +266,35 @@ def knn_clusters_graph(centroids: npt.NDArray[np.float32], k: int, *, metric: st
     w = _affinity(dist.reshape(-1), metric)
     src = np.repeat(np.arange(n), k)
     indptr, indices, weights = csr_from_edges(
-        n, np.concatenate([src, ids.reshape(-1)]), np.concatenate([ids.reshape(-1), src]),
-        np.concatenate([w, w]))
-    return Graph(name, "cluster", indptr, indices, weights, level=level, directed=False,
-                 params={"method": "knn-centroids", "k": k, "metric": metric})
+        n,
+        np.concatenate([src, ids.reshape(-1)]),
+        np.concatenate([ids.reshape(-1), src]),
+        np.concatenate([w, w]),
+    )
+    return Graph(
+        name,
+        "cluster",
+        indptr,
+        indices,
+        weights,
+        level=level,
+        directed=False,
+        params={"method": "knn-centroids", "k": k, "metric": metric},
+    )
 
 
 def knn_items_graph(
-    x: npt.NDArray[np.float32], k: int, *, metric: str = "l2", backend: str = "auto",
-    seed: int = 0, recall_sample: int = 1000, nndescent_neighbors: int | None = None,
-    name: str = "knn", space: str = "input", show_progress: bool = False,
+    x: npt.NDArray[np.float32],
+    k: int,
+    *,
+    metric: str = "l2",
+    backend: str = "auto",
+    seed: int = 0,
+    recall_sample: int = 1000,
+    nndescent_neighbors: int | None = None,
+    name: str = "knn",
+    space: str = "input",
+    show_progress: bool = False,
 ) -> Graph:
     """The directed k-nearest-neighbour graph of the items (each item → its k nearest others).
 
@@ -276,8 +331,15 @@ def knn_items_graph(
         m = max(m, k + 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nnd = NNDescent(xs, n_neighbors=m, metric="euclidean", random_state=int(seed),
-                            low_memory=True, verbose=show_progress, compressed=True)
+            nnd = NNDescent(
+                xs,
+                n_neighbors=m,
+                metric="euclidean",
+                random_state=int(seed),
+                low_memory=True,
+                verbose=show_progress,
+                compressed=True,
+            )
             ids, dist = nnd.neighbor_graph
         ids = ids.astype(np.int64)
         dist = (dist.astype(np.float32)) ** 2
@@ -290,13 +352,23 @@ def knn_items_graph(
         index.hnsw.efConstruction = 40
         index.hnsw.efSearch = max(32, 2 * (k + 1))
         chunk = 65536
-        for s in progress(range(0, n, chunk), enabled=show_progress, desc="HNSW add",
-                          total=math.ceil(n / chunk), unit="chunk"):
+        for s in progress(
+            range(0, n, chunk),
+            enabled=show_progress,
+            desc="HNSW add",
+            total=math.ceil(n / chunk),
+            unit="chunk",
+        ):
             index.add(xs[s : s + chunk])
         ids = np.empty((n, k + 1), np.int64)
         dist = np.empty((n, k + 1), np.float32)
-        for s in progress(range(0, n, chunk), enabled=show_progress, desc="HNSW search",
-                          total=math.ceil(n / chunk), unit="chunk"):
+        for s in progress(
+            range(0, n, chunk),
+            enabled=show_progress,
+            desc="HNSW search",
+            total=math.ceil(n / chunk),
+            unit="chunk",
+        ):
             dist[s : s + chunk], ids[s : s + chunk] = index.search(xs[s : s + chunk], k + 1)
         params.update(M=32, efConstruction=40, efSearch=int(index.hnsw.efSearch))
     ids, dist = _drop_self(ids, dist, k, rows)
@@ -311,10 +383,21 @@ def knn_items_graph(
         recall, m_used = knn_recall(xs, ids, sample=recall_sample, seed=seed)
         params.update(recall=round(recall, 5), recall_sample=m_used)
         if recall < 0.9:
-            warnings.warn(f"kNN graph {name!r} has recall {recall:.3f} on {m_used} sampled items; "
-                          "raise nndescent_neighbors or use backend='exact'", stacklevel=2)
+            warnings.warn(
+                f"kNN graph {name!r} has recall {recall:.3f} on {m_used} sampled items; "
+                "raise nndescent_neighbors or use backend='exact'",
+                stacklevel=2,
+            )
     # rows are already sorted by distance; CSR keeps that order (nearest first).
     indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
     weights = _affinity(dist.reshape(-1).astype(np.float32), metric)
-    return Graph(name, "item", indptr, ids.reshape(-1).astype(np.int32), weights, space=space,
-                 directed=True, params=params)
+    return Graph(
+        name,
+        "item",
+        indptr,
+        ids.reshape(-1).astype(np.int32),
+        weights,
+        space=space,
+        directed=True,
+        params=params,
+    )

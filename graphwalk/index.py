@@ -60,9 +60,16 @@ class GraphIndex:
         path: where the index lives on disk, if anywhere.
     """
 
-    def __init__(self, n_items: int, *, labels: dict[str, npt.NDArray[np.int64]] | None = None,
-                 levels: dict[str, Level] | None = None, graphs: dict[str, Graph] | None = None,
-                 spaces: dict[str, int] | None = None, build_params: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        n_items: int,
+        *,
+        labels: dict[str, npt.NDArray[np.int64]] | None = None,
+        levels: dict[str, Level] | None = None,
+        graphs: dict[str, Graph] | None = None,
+        spaces: dict[str, int] | None = None,
+        build_params: dict[str, Any] | None = None,
+    ):
         self.n_items = int(n_items)
         self.labels = dict(labels or {})
         self.levels = dict(levels or {})
@@ -75,15 +82,19 @@ class GraphIndex:
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path else ""
-        return (f"GraphIndex(n_items={self.n_items}, levels={list(self.levels)}, "
-                f"graphs={list(self.graphs)}{where})")
+        return (
+            f"GraphIndex(n_items={self.n_items}, levels={list(self.levels)}, "
+            f"graphs={list(self.graphs)}{where})"
+        )
 
     # ------------------------------------------------------------------ access
     def graph(self, name: str | None = None) -> Graph:
         """The graph called ``name`` (the only graph when ``name`` is None and there is one)."""
         if name is None:
             if len(self.graphs) != 1:
-                raise InputError(f"this index has graphs {sorted(self.graphs)}; name the one to use")
+                raise InputError(
+                    f"this index has graphs {sorted(self.graphs)}; name the one to use"
+                )
             return next(iter(self.graphs.values()))
         try:
             return self.graphs[name]
@@ -142,31 +153,66 @@ class GraphIndex:
                 fname = f"level-{i:03d}.parquet"
                 d = lv.centroids.shape[1]
                 cent = pa.FixedSizeListArray.from_arrays(
-                    pa.array(np.ascontiguousarray(lv.centroids, np.float32).reshape(-1)), d)
-                t = pa.table({"cluster": pa.array(np.arange(lv.n_clusters, dtype=np.int32)),
-                              "size": pa.array(lv.sizes), "value": pa.array(lv.values),
-                              "centroid": cent})
+                    pa.array(np.ascontiguousarray(lv.centroids, np.float32).reshape(-1)), d
+                )
+                t = pa.table(
+                    {
+                        "cluster": pa.array(np.arange(lv.n_clusters, dtype=np.int32)),
+                        "size": pa.array(lv.sizes),
+                        "value": pa.array(lv.values),
+                        "centroid": cent,
+                    }
+                )
                 tables[fname] = write_parquet(t, tmp / fname)
-                level_meta.append({"name": name, "file": fname, "source": lv.source,
-                                   "space": lv.space, "n_clusters": lv.n_clusters, "dim": d,
-                                   "params": lv.params})
+                level_meta.append(
+                    {
+                        "name": name,
+                        "file": fname,
+                        "source": lv.source,
+                        "space": lv.space,
+                        "n_clusters": lv.n_clusters,
+                        "dim": d,
+                        "params": lv.params,
+                    }
+                )
             graph_meta = []
             for i, (name, g) in enumerate(self.graphs.items()):
                 fname = f"graph-{i:03d}.parquet"
                 src = np.repeat(np.arange(g.n_nodes, dtype=np.int32), np.diff(g.indptr))
-                t = pa.table({"src": pa.array(src), "dst": pa.array(np.asarray(g.indices, np.int32)),
-                              "weight": pa.array(np.asarray(g.weights, np.float32))})
-                tables[fname] = write_parquet(t, tmp / fname, byte_stream_split=["weight"],
-                                              delta=["src"])
-                graph_meta.append({"name": name, "file": fname, "kind": g.kind, "level": g.level,
-                                   "space": g.space, "directed": g.directed, "n_nodes": g.n_nodes,
-                                   "n_edges": g.n_edges, "params": g.params})
+                t = pa.table(
+                    {
+                        "src": pa.array(src),
+                        "dst": pa.array(np.asarray(g.indices, np.int32)),
+                        "weight": pa.array(np.asarray(g.weights, np.float32)),
+                    }
+                )
+                tables[fname] = write_parquet(
+                    t, tmp / fname, byte_stream_split=["weight"], delta=["src"]
+                )
+                graph_meta.append(
+                    {
+                        "name": name,
+                        "file": fname,
+                        "kind": g.kind,
+                        "level": g.level,
+                        "space": g.space,
+                        "directed": g.directed,
+                        "n_nodes": g.n_nodes,
+                        "n_edges": g.n_edges,
+                        "params": g.params,
+                    }
+                )
             manifest = {
-                "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
                 "graphwalk_version": _version(),
                 "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "n_items": self.n_items, "spaces": self.spaces, "labels": list(self.labels),
-                "levels": level_meta, "graphs": graph_meta, "tables": tables,
+                "n_items": self.n_items,
+                "spaces": self.spaces,
+                "labels": list(self.labels),
+                "levels": level_meta,
+                "graphs": graph_meta,
+                "tables": tables,
                 "build": self.build_params,
             }
             write_json(manifest, tmp / MANIFEST)
@@ -195,61 +241,100 @@ class GraphIndex:
             graph_meta = list(m["graphs"])
             label_names = list(m["labels"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise IndexFormatError(f"{root / MANIFEST} lacks or mangles the field {exc}; rebuild the index") from exc
+            raise IndexFormatError(
+                f"{root / MANIFEST} lacks or mangles the field {exc}; rebuild the index"
+            ) from exc
         for fname in [ITEMS] + [x["file"] for x in level_meta + graph_meta]:
             if fname not in tables:
                 raise IndexFormatError(f"{root / MANIFEST} lists no checksum for table {fname}")
         for fname, meta in tables.items():
             f = root / fname
             if not f.exists():
-                raise IndexFormatError(f"index {root} is missing its table {fname}; rebuild the index")
+                raise IndexFormatError(
+                    f"index {root} is missing its table {fname}; rebuild the index"
+                )
             size = f.stat().st_size
             if size != meta["bytes"]:
                 raise IndexFormatError(
                     f"table {fname} of index {root} has {size} bytes, the manifest says "
-                    f"{meta['bytes']}: the file is truncated or was replaced; rebuild the index")
+                    f"{meta['bytes']}: the file is truncated or was replaced; rebuild the index"
+                )
             if verify and file_digest(f) != meta["sha256"]:
                 raise IndexFormatError(
                     f"table {fname} of index {root} fails its SHA-256 checksum: the file is "
-                    "corrupted or was modified; rebuild the index")
+                    "corrupted or was modified; rebuild the index"
+                )
 
         items = _read_table(root, ITEMS, tables, {"item": "int64"})
         idx = cls(n, spaces=dict(m.get("spaces", {})), build_params=dict(m.get("build", {})))
         if _col(items, "item", root, ITEMS).shape[0] != n:
-            raise IndexFormatError(f"table {ITEMS} of index {root} has {items.num_rows} rows, manifest says {n}")
+            raise IndexFormatError(
+                f"table {ITEMS} of index {root} has {items.num_rows} rows, manifest says {n}"
+            )
         for name in label_names:
             idx.labels[name] = _col(items, f"label.{name}", root, ITEMS)
         for lm in level_meta:
             name = lm["name"]
             assign = _col(items, f"cluster.{name}", root, ITEMS)
-            t = _read_table(root, lm["file"], tables, {"cluster": "int32", "size": "int64", "value": "int64"})
+            t = _read_table(
+                root, lm["file"], tables, {"cluster": "int32", "size": "int64", "value": "int64"}
+            )
             k = int(lm["n_clusters"])
             if t.num_rows != k:
-                raise IndexFormatError(f"table {lm['file']} has {t.num_rows} clusters, manifest says {k}")
+                raise IndexFormatError(
+                    f"table {lm['file']} has {t.num_rows} clusters, manifest says {k}"
+                )
             cent = t.column("centroid").combine_chunks()
             centroids = cent.flatten().to_numpy().reshape(k, int(lm["dim"]))
             if assign.size and (assign.min() < 0 or assign.max() >= k):
-                raise IndexFormatError(f"level {name!r} of index {root} assigns items to clusters outside [0, {k})")
-            idx.levels[name] = Level(name, assign, centroids, _col(t, "value", root, lm["file"]),
-                                     lm["source"], lm.get("space", "input"), dict(lm.get("params", {})))
+                raise IndexFormatError(
+                    f"level {name!r} of index {root} assigns items to clusters outside [0, {k})"
+                )
+            idx.levels[name] = Level(
+                name,
+                assign,
+                centroids,
+                _col(t, "value", root, lm["file"]),
+                lm["source"],
+                lm.get("space", "input"),
+                dict(lm.get("params", {})),
+            )
         for gm in graph_meta:
-            t = _read_table(root, gm["file"], tables, {"src": "int32", "dst": "int32", "weight": "float"})
+            t = _read_table(
+                root, gm["file"], tables, {"src": "int32", "dst": "int32", "weight": "float"}
+            )
             nn_, ne = int(gm["n_nodes"]), int(gm["n_edges"])
             src = _col(t, "src", root, gm["file"])
             dst = _col(t, "dst", root, gm["file"])
             if src.shape[0] != ne:
-                raise IndexFormatError(f"table {gm['file']} has {src.shape[0]} edges, manifest says {ne}")
-            if ne and (dst.min() < 0 or dst.max() >= nn_ or src.min() < 0 or src.max() >= nn_
-                       or (np.diff(src) < 0).any()):
-                raise IndexFormatError(f"graph {gm['name']!r} of index {root} has edges outside "
-                                       f"[0, {nn_}) or out of order; rebuild the index")
+                raise IndexFormatError(
+                    f"table {gm['file']} has {src.shape[0]} edges, manifest says {ne}"
+                )
+            if ne and (
+                dst.min() < 0
+                or dst.max() >= nn_
+                or src.min() < 0
+                or src.max() >= nn_
+                or (np.diff(src) < 0).any()
+            ):
+                raise IndexFormatError(
+                    f"graph {gm['name']!r} of index {root} has edges outside "
+                    f"[0, {nn_}) or out of order; rebuild the index"
+                )
             indptr = np.zeros(nn_ + 1, np.int64)
             np.cumsum(np.bincount(src, minlength=nn_), out=indptr[1:])
             indptr.flags.writeable = False
-            idx.graphs[gm["name"]] = Graph(gm["name"], gm["kind"], indptr, dst,
-                                           _col(t, "weight", root, gm["file"]), level=gm.get("level"),
-                                           space=gm.get("space"), directed=bool(gm.get("directed")),
-                                           params=dict(gm.get("params", {})))
+            idx.graphs[gm["name"]] = Graph(
+                gm["name"],
+                gm["kind"],
+                indptr,
+                dst,
+                _col(t, "weight", root, gm["file"]),
+                level=gm.get("level"),
+                space=gm.get("space"),
+                directed=bool(gm.get("directed")),
+                params=dict(gm.get("params", {})),
+            )
         idx.manifest = m
         idx.path = root
         return idx
@@ -264,25 +349,33 @@ def _read_table(root: Path, fname: str, tables: dict[str, Any], schema: dict[str
     except (pa.ArrowException, OSError) as exc:
         raise IndexFormatError(
             f"table {fname} of index {root} is not a readable Parquet file (truncated or foreign): "
-            f"{exc}; rebuild the index") from exc
+            f"{exc}; rebuild the index"
+        ) from exc
     for col, kind in schema.items():
         if col not in t.column_names:
             raise IndexFormatError(
                 f"table {fname} of index {root} has no column {col!r} (it has {t.column_names}): "
-                "a foreign file; rebuild the index")
+                "a foreign file; rebuild the index"
+            )
         typ = t.schema.field(col).type
         ok = pa.types.is_floating(typ) if kind == "float" else str(typ) == kind
         if not ok:
-            raise IndexFormatError(f"column {col!r} of table {fname} has type {typ}, expected {kind}")
+            raise IndexFormatError(
+                f"column {col!r} of table {fname} has type {typ}, expected {kind}"
+            )
     if t.num_rows != tables[fname]["rows"]:
-        raise IndexFormatError(f"table {fname} of index {root} has {t.num_rows} rows, "
-                               f"the manifest says {tables[fname]['rows']}")
+        raise IndexFormatError(
+            f"table {fname} of index {root} has {t.num_rows} rows, "
+            f"the manifest says {tables[fname]['rows']}"
+        )
     return t
 
 
 def _col(t: Any, name: str, root: Path, fname: str) -> npt.NDArray[Any]:
     if name not in t.column_names:
-        raise IndexFormatError(f"table {fname} of index {root} has no column {name!r}: rebuild the index")
+        raise IndexFormatError(
+            f"table {fname} of index {root} has no column {name!r}: rebuild the index"
+        )
     col = t.column(name)
     if col.null_count:
         raise IndexFormatError(f"column {name!r} of table {fname} has {col.null_count} nulls")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk.cluster import Level
 from graphwalk.graphs import Graph
 from graphwalk.index import GraphIndex
 
@@ -19,8 +20,12 @@ __all__ = ["index_stats", "plot_index"]
 def _summary(x: npt.NDArray[Any]) -> dict[str, float]:
     if x.size == 0:
         return {"min": 0, "median": 0, "mean": 0, "max": 0}
-    return {"min": float(x.min()), "median": float(np.median(x)), "mean": round(float(x.mean()), 4),
-            "max": float(x.max())}
+    return {
+        "min": float(x.min()),
+        "median": float(np.median(x)),
+        "mean": round(float(x.mean()), 4),
+        "max": float(x.max()),
+    }
 
 
 def _pair_rate(h: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -42,8 +47,11 @@ def _homophily(comm: Any, member_labels: Any, y: npt.NDArray[np.int64]) -> dict[
     ok = pairs > 0
     within = float((same[ok] / pairs[ok]).mean()) if ok.any() else 0.0
     rnd = _random_rate(y)
-    return {"community": round(within, 5), "random": round(rnd, 5),
-            "lift": round(within / rnd, 4) if rnd > 0 else float("nan")}
+    return {
+        "community": round(within, 5),
+        "random": round(rnd, 5),
+        "lift": round(within / rnd, 4) if rnd > 0 else float("nan"),
+    }
 
 
 def _onehot(y: npt.NDArray[np.int64]) -> Any:
@@ -51,7 +59,9 @@ def _onehot(y: npt.NDArray[np.int64]) -> Any:
 
     _, inv = np.unique(y, return_inverse=True)
     inv = inv.reshape(-1)
-    return sp.csr_matrix((np.ones(y.size), (np.arange(y.size), inv)), shape=(y.size, int(inv.max()) + 1))
+    return sp.csr_matrix(
+        (np.ones(y.size), (np.arange(y.size), inv)), shape=(y.size, int(inv.max()) + 1)
+    )
 
 
 def _graph_stats(index: GraphIndex, g: Graph) -> dict[str, Any]:
@@ -63,10 +73,16 @@ def _graph_stats(index: GraphIndex, g: Graph) -> dict[str, Any]:
     n_comp, comp = connected_components(adj, directed=True, connection="weak")
     indeg = np.bincount(g.indices, minlength=g.n_nodes)
     out: dict[str, Any] = {
-        "kind": g.kind, "level": g.level, "space": g.space, "directed": g.directed,
-        "n_nodes": g.n_nodes, "n_edges": g.n_edges, "degree": _summary(deg),
+        "kind": g.kind,
+        "level": g.level,
+        "space": g.space,
+        "directed": g.directed,
+        "n_nodes": g.n_nodes,
+        "n_edges": g.n_edges,
+        "degree": _summary(deg),
         "isolated_nodes": int(((deg == 0) & (indeg == 0)).sum()),
-        "components": int(n_comp), "largest_component": int(np.bincount(comp).max()),
+        "components": int(n_comp),
+        "largest_component": int(np.bincount(comp).max()),
         "params": g.params,
     }
     if g.directed:
@@ -79,8 +95,9 @@ def _graph_stats(index: GraphIndex, g: Graph) -> dict[str, Any]:
             hom[name] = _homophily(comm, _onehot(y), y)
         elif g.level is not None:
             lv = index.levels[g.level]
-            counts = sp.csr_matrix((np.ones(y.size), (lv.assignment, np.arange(y.size))),
-                                   shape=(lv.n_clusters, y.size)) @ _onehot(y)
+            counts = sp.csr_matrix(
+                (np.ones(y.size), (lv.assignment, np.arange(y.size))), shape=(lv.n_clusters, y.size)
+            ) @ _onehot(y)
             hom[name] = _homophily(comm, counts, y)
     if hom:
         out["homophily"] = hom
@@ -99,13 +116,19 @@ def index_stats(index: GraphIndex) -> dict[str, Any]:
     levels: dict[str, Any] = {}
     for name, lv in index.levels.items():
         sizes = lv.sizes
-        entry: dict[str, Any] = {"source": lv.source, "space": lv.space, "n_clusters": lv.n_clusters,
-                                 "size": _summary(sizes), "empty": int((sizes == 0).sum()),
-                                 "params": lv.params}
+        entry: dict[str, Any] = {
+            "source": lv.source,
+            "space": lv.space,
+            "n_clusters": lv.n_clusters,
+            "size": _summary(sizes),
+            "empty": int((sizes == 0).sum()),
+            "params": lv.params,
+        }
         hom = {}
         for lname, y in index.labels.items():
-            counts = sp.csr_matrix((np.ones(y.size), (lv.assignment, np.arange(y.size))),
-                                   shape=(lv.n_clusters, y.size)) @ _onehot(y)
+            counts = sp.csr_matrix(
+                (np.ones(y.size), (lv.assignment, np.arange(y.size))), shape=(lv.n_clusters, y.size)
+            ) @ _onehot(y)
             hom[lname] = _homophily(sp.identity(lv.n_clusters, format="csr"), counts, y)
         if hom:
             entry["homophily"] = hom
@@ -114,7 +137,8 @@ def index_stats(index: GraphIndex) -> dict[str, Any]:
         "path": str(index.path) if index.path else None,
         "format_version": index.manifest.get("format_version"),
         "graphwalk_version": index.manifest.get("graphwalk_version"),
-        "n_items": index.n_items, "spaces": index.spaces,
+        "n_items": index.n_items,
+        "spaces": index.spaces,
         "labels": {k: int(np.unique(v).size) for k, v in index.labels.items()},
         "levels": levels,
         "graphs": {name: _graph_stats(index, g) for name, g in index.graphs.items()},
@@ -132,23 +156,31 @@ def plot_index(index: GraphIndex, path: str | os.PathLike[str]) -> Path:
     out = Path(path)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     ax = axes[0]
-    for name, lv in index.levels.items():
-        ax.hist(lv.sizes, bins=min(50, max(5, lv.n_clusters // 2)), alpha=0.6, label=name)
+    for name, level in index.levels.items():
+        ax.hist(level.sizes, bins=min(50, max(5, level.n_clusters // 2)), alpha=0.6, label=name)
     ax.set(title="cluster sizes", xlabel="items per cluster", ylabel="clusters")
     if index.levels:
         ax.legend()
     ax = axes[1]
     for name, g in index.graphs.items():
         deg = g.degrees if not g.directed else np.bincount(g.indices, minlength=g.n_nodes)
-        ax.hist(deg, bins=np.arange(int(deg.max(initial=0)) + 2) - 0.5, alpha=0.6, label=f"{name} ({'in-' if g.directed else ''}degree)",
-                density=True)
+        ax.hist(
+            deg,
+            bins=np.arange(int(deg.max(initial=0)) + 2) - 0.5,
+            alpha=0.6,
+            label=f"{name} ({'in-' if g.directed else ''}degree)",
+            density=True,
+        )
     ax.set(title="degree distribution", xlabel="degree", ylabel="fraction of nodes")
     if index.graphs:
         ax.legend()
     ax = axes[2]
     cluster_graphs = [g for g in index.graphs.values() if g.kind == "cluster" and g.level]
-    lv = index.levels[cluster_graphs[0].level] if cluster_graphs else (
-        next(iter(index.levels.values())) if index.levels else None)
+    lv: Level | None = None
+    if cluster_graphs and cluster_graphs[0].level is not None:
+        lv = index.levels[cluster_graphs[0].level]
+    elif index.levels:
+        lv = next(iter(index.levels.values()))
     if lv is not None and lv.n_clusters >= 2:
         c = lv.centroids - lv.centroids.mean(axis=0)
         _, _, vt = np.linalg.svd(c, full_matrices=False)
@@ -157,17 +189,27 @@ def plot_index(index: GraphIndex, path: str | os.PathLike[str]) -> Path:
             g = cluster_graphs[0]
             src = np.repeat(np.arange(g.n_nodes), g.degrees)
             segs = np.stack([xy[src], xy[g.indices]], axis=1)
-            ax.add_collection(LineCollection(segs, colors="0.6", linewidths=0.4, alpha=0.5))
-        sc = ax.scatter(xy[:, 0], xy[:, 1], s=8 + 60 * lv.sizes / max(1, lv.sizes.max()),
-                        c=np.arange(lv.n_clusters), cmap="tab20", zorder=2)
+            ax.add_collection(LineCollection(list(segs), colors="0.6", linewidths=0.4, alpha=0.5))
+        sc = ax.scatter(
+            xy[:, 0],
+            xy[:, 1],
+            s=8 + 60 * lv.sizes / max(1, lv.sizes.max()),
+            c=np.arange(lv.n_clusters),
+            cmap="tab20",
+            zorder=2,
+        )
         del sc
-        title = f"centroids of {lv.name!r} (PCA)" + (f", edges of {cluster_graphs[0].name!r}"
-                                                    if cluster_graphs else "")
+        title = f"centroids of {lv.name!r} (PCA)" + (
+            f", edges of {cluster_graphs[0].name!r}" if cluster_graphs else ""
+        )
         ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
     else:
         ax.set_axis_off()
         ax.text(0.5, 0.5, "no cluster level", ha="center")
-    fig.suptitle(f"graphwalk index: {index.n_items:,} items" + (f" — {index.path.name}" if index.path else ""))
+    fig.suptitle(
+        f"graphwalk index: {index.n_items:,} items"
+        + (f" — {index.path.name}" if index.path else "")
+    )
     fig.tight_layout()
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent or ".")
     os.close(fd)

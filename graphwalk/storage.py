@@ -47,8 +47,13 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_parquet(table: Any, path: Path, *, byte_stream_split: list[str] | None = None,
-                  delta: list[str] | None = None) -> dict[str, Any]:
+def write_parquet(
+    table: Any,
+    path: Path,
+    *,
+    byte_stream_split: list[str] | None = None,
+    delta: list[str] | None = None,
+) -> dict[str, Any]:
     """Write one Arrow table as a single row group (so it reads back as one contiguous chunk).
 
     zstd without dictionaries; ``BYTE_STREAM_SPLIT`` for float columns and ``DELTA_BINARY_PACKED``
@@ -60,8 +65,12 @@ def write_parquet(table: Any, path: Path, *, byte_stream_split: list[str] | None
     encodings = {c: "BYTE_STREAM_SPLIT" for c in byte_stream_split or []}
     encodings.update({c: "DELTA_BINARY_PACKED" for c in delta or []})
     pq.write_table(
-        table, path, compression="zstd", use_dictionary=False,
-        column_encoding=encodings or None, row_group_size=max(1, table.num_rows),
+        table,
+        path,
+        compression="zstd",
+        use_dictionary=False,
+        column_encoding=encodings or None,
+        row_group_size=max(1, table.num_rows),
         write_statistics=False,
     )
     _fsync(path)
@@ -81,7 +90,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise IndexFormatError(f"no index at {path}: the path does not exist")
     if not path.is_dir():
-        raise IndexFormatError(f"{path} is not a graphwalk index: an index is a directory (NAME.gw/)")
+        raise IndexFormatError(
+            f"{path} is not a graphwalk index: an index is a directory (NAME.gw/)"
+        )
     mpath = path / MANIFEST
     if not mpath.exists():
         raise IndexFormatError(
@@ -91,9 +102,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexFormatError(f"{mpath} is not valid JSON ({exc}); the index is corrupted, rebuild it") from exc
+        raise IndexFormatError(
+            f"{mpath} is not valid JSON ({exc}); the index is corrupted, rebuild it"
+        ) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise IndexFormatError(f"{mpath} is not a graphwalk index manifest (no \"format\": \"{FORMAT_NAME}\")")
+        raise IndexFormatError(
+            f'{mpath} is not a graphwalk index manifest (no "format": "{FORMAT_NAME}")'
+        )
     version = manifest.get("format_version")
     if not isinstance(version, int):
         raise IndexFormatError(f"{mpath} has no integer format_version")
@@ -118,7 +133,9 @@ def check_output(path: Path, overwrite: bool) -> None:
     """Refuse an existing output unless ``overwrite``, and never overwrite a non-index path."""
     if path.exists() or path.is_symlink():
         if not overwrite:
-            raise OutputExistsError(f"output {path} already exists; pass --overwrite (overwrite=True) to replace it")
+            raise OutputExistsError(
+                f"output {path} already exists; pass --overwrite (overwrite=True) to replace it"
+            )
         if not _is_index_dir(path):
             raise OutputExistsError(
                 f"output {path} exists and is not a graphwalk index; refusing to replace it even "

@@ -19,7 +19,9 @@ def check_positive_int(name: str, value: object) -> int:
     return int(value)
 
 
-def as_vectors(x: object, *, name: str = "embeddings", metric: str = "l2") -> npt.NDArray[np.float32]:
+def as_vectors(
+    x: object, *, name: str = "embeddings", metric: str = "l2"
+) -> npt.NDArray[np.float32]:
     """Validate a 2-D matrix of item vectors and return it as C-contiguous float32.
 
     Args:
@@ -40,14 +42,15 @@ def as_vectors(x: object, *, name: str = "embeddings", metric: str = "l2") -> np
             f"{name} must be a 2-D array of shape (n_items, dim), but has shape {arr.shape}{hint}"
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InputError(f"{name} is empty: shape {arr.shape}; at least one item and one dim needed")
-    out = np.ascontiguousarray(arr, dtype=np.float32)
+        raise InputError(
+            f"{name} is empty: shape {arr.shape}; at least one item and one dim needed"
+        )
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=np.float32)
     finite_rows = np.isfinite(out).all(axis=1)
     if not finite_rows.all():
         bad = np.flatnonzero(~finite_rows)
-        src_bad = (
-            not np.isfinite(arr[bad[0]]).all() if arr.dtype.kind == "f" else False
-        )
+        src_bad = not np.isfinite(arr[bad[0]]).all() if arr.dtype.kind == "f" else False
         what = "NaN or infinite values" if src_bad else "values too large for float32"
         raise InputError(
             f"{name} contain {what} in {bad.size} of {out.shape[0]} rows (first: row {bad[0]}); "

@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     from graphwalk.cli import index, inspect
 
     parser = argparse.ArgumentParser(
-        prog="graphwalk", description="Cluster, build graphs, walk them: batches for PyTorch.")
+        prog="graphwalk", description="Cluster, build graphs, walk them: batches for PyTorch."
+    )
     parser.add_argument("--version", action="version", version=f"graphwalk {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in (index, inspect):

@@ -11,7 +11,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("inspect", help="describe an index (sizes, degrees, components, homophily)")
     p.add_argument("index", metavar="INDEX", help="an index directory (NAME.gw)")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
-    p.add_argument("--plot", metavar="FILE.png", help="save cluster sizes, degrees and a centroid map")
+    p.add_argument(
+        "--plot", metavar="FILE.png", help="save cluster sizes, degrees and a centroid map"
+    )
     p.add_argument("--no-verify", action="store_true", help="skip the checksum check when loading")
     p.set_defaults(func=run)
 
@@ -36,27 +38,39 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"{stats['path']}: {stats['n_items']:,} items, format v{stats['format_version']} "
-          f"(graphwalk {stats['graphwalk_version']})")
+    print(
+        f"{stats['path']}: {stats['n_items']:,} items, format v{stats['format_version']} "
+        f"(graphwalk {stats['graphwalk_version']})"
+    )
     print("  spaces: " + ", ".join(f"{k} ({v}-d)" for k, v in stats["spaces"].items()))
     if stats["labels"]:
         print("  labels: " + ", ".join(f"{k} ({v} values)" for k, v in stats["labels"].items()))
     for name, lv in stats["levels"].items():
-        print(f"  level {name}: {lv['n_clusters']:,} clusters ({lv['source']}); size {_fmt(lv['size'])}")
+        print(
+            f"  level {name}: {lv['n_clusters']:,} clusters ({lv['source']}); size {_fmt(lv['size'])}"
+        )
         for lab, h in lv.get("homophily", {}).items():
-            print(f"    homophily[{lab}]: same-label pairs {h['community']:.3f} in a cluster vs "
-                  f"{h['random']:.3f} at random ({h['lift']:.2f}x)")
+            print(
+                f"    homophily[{lab}]: same-label pairs {h['community']:.3f} in a cluster vs "
+                f"{h['random']:.3f} at random ({h['lift']:.2f}x)"
+            )
     for name, g in stats["graphs"].items():
         over = f"clusters of {g['level']!r}" if g["kind"] == "cluster" else f"items ({g['space']})"
-        print(f"  graph {name}: {g['n_nodes']:,} nodes over {over}, {g['n_edges']:,} edges"
-              f"{' (directed)' if g['directed'] else ''}")
-        print(f"    degree {_fmt(g['degree'])}; {g['components']} component(s), largest "
-              f"{g['largest_component']:,}; {g['isolated_nodes']} isolated")
+        print(
+            f"  graph {name}: {g['n_nodes']:,} nodes over {over}, {g['n_edges']:,} edges"
+            f"{' (directed)' if g['directed'] else ''}"
+        )
+        print(
+            f"    degree {_fmt(g['degree'])}; {g['components']} component(s), largest "
+            f"{g['largest_component']:,}; {g['isolated_nodes']} isolated"
+        )
         if "recall" in g["params"]:
             print(f"    kNN {g['params']['method']}, recall {g['params']['recall']:.3f}")
         for lab, h in g.get("homophily", {}).items():
-            print(f"    homophily[{lab}]: same-label pairs {h['community']:.3f} in a community vs "
-                  f"{h['random']:.3f} at random ({h['lift']:.2f}x)")
+            print(
+                f"    homophily[{lab}]: same-label pairs {h['community']:.3f} in a community vs "
+                f"{h['random']:.3f} at random ({h['lift']:.2f}x)"
+            )
     if args.plot:
         print(f"  plot: {args.plot}")
     return 0

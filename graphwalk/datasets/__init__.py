@@ -65,8 +65,12 @@ def _mnist1d(split: str) -> VectorDataset:
     args = get_dataset_args()  # the benchmark's published defaults: 5,000 samples, seed 42
     data = make_dataset(args)
     x, y = (data["x"], data["y"]) if split == "train" else (data["x_test"], data["y_test"])
-    return VectorDataset("mnist1d", torch.as_tensor(np.asarray(x, np.float32)),
-                         {"label": np.asarray(y, np.int64)}, [str(i) for i in range(10)])
+    return VectorDataset(
+        "mnist1d",
+        torch.as_tensor(np.asarray(x, np.float32)),
+        {"label": np.asarray(y, np.int64)},
+        [str(i) for i in range(10)],
+    )
 
 
 def _digits(split: str) -> VectorDataset:
@@ -80,15 +84,17 @@ def _digits(split: str) -> VectorDataset:
     order = np.random.default_rng(0).permutation(len(y))
     cut = int(0.8 * len(y))
     rows = np.sort(order[:cut] if split == "train" else order[cut:])
-    return VectorDataset("digits", torch.as_tensor(x[rows]), {"label": y[rows]},
-                         [str(i) for i in range(10)])
+    return VectorDataset(
+        "digits", torch.as_tensor(x[rows]), {"label": y[rows]}, [str(i) for i in range(10)]
+    )
 
 
 def _not_found(name: str, root: Path, exc: Exception) -> InputError:
     return InputError(
         f"{name} was not found (or failed its checksum) under {root}: {exc}. Pass --download "
         f"(download=True) on a machine with network access, or put the files there (see "
-        f"datasets/{name}.md)")
+        f"datasets/{name}.md)"
+    )
 
 
 def _cifar(name: str, root: Path, split: str, download: bool) -> VectorDataset:
@@ -119,12 +125,18 @@ def _mnist(root: Path, split: str, download: bool) -> VectorDataset:
     except RuntimeError as exc:
         raise _not_found("mnist", root, exc) from exc
     inputs = ds.data.unsqueeze(1).float().div_(255.0)
-    return VectorDataset("mnist", inputs, {"label": ds.targets.numpy().astype(np.int64)},
-                         list(ds.classes))
+    return VectorDataset(
+        "mnist", inputs, {"label": ds.targets.numpy().astype(np.int64)}, list(ds.classes)
+    )
 
 
-def load_dataset(name: str, *, data_dir: str | os.PathLike[str] = "datasets", download: bool = False,
-                 split: str = "train") -> VectorDataset:
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] = "datasets",
+    download: bool = False,
+    split: str = "train",
+) -> VectorDataset:
     """Load dataset ``name`` (one of :data:`DATASETS`) as a :class:`VectorDataset`.
 
     Args:

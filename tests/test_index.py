@@ -1,0 +1,261 @@
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import graphwalk as gw
+from graphwalk.errors import IndexFormatError, InputError, OutputExistsError
+from graphwalk.storage import FORMAT_VERSION
+
+
+@pytest.fixture
+def built(blobs, tmp_path):
+    x, y = blobs
+    idx = gw.build_index(
+        x,
+        labels={"label": y, "half": y // 3},
+        clusters=12,
+        groups=["labels"],
+        graphs=["er", "knn-clusters", "knn"],
+        k=5,
+        out=tmp_path / "a.gw",
+    )
+    return idx, tmp_path / "a.gw"
+
+
+def test_roundtrip_preserves_everything(built):
+    idx, path = built
+    back = gw.GraphIndex.load(path)
+    assert back.n_items == idx.n_items == 600
+    assert set(back.levels) == {"kmeans", "labels", "half"}
+    assert set(back.graphs) == {"er", "knn-clusters", "knn"}
+    for name, g in idx.graphs.items():
+        h = back.graphs[name]
+        np.testing.assert_array_equal(g.indptr, h.indptr)
+        np.testing.assert_array_equal(g.indices, h.indices)
+        np.testing.assert_array_equal(g.weights, h.weights)
+        assert (g.kind, g.level, g.space, g.directed) == (h.kind, h.level, h.space, h.directed)
+    for name, lv in idx.levels.items():
+        np.testing.assert_array_equal(lv.assignment, back.levels[name].assignment)
+        np.testing.assert_array_equal(lv.centroids, back.levels[name].centroids)
+        np.testing.assert_array_equal(lv.values, back.levels[name].values)
+    np.testing.assert_array_equal(back.labels["half"], idx.labels["half"])
+    m = back.manifest
+    assert m["format_version"] == FORMAT_VERSION and m["build"]["clusters"] == 12
+    assert back.graphs["knn"].params["recall"] == 1.0
+    assert len(back.fingerprint) == 16 and back.fingerprint == idx.fingerprint
+
+
+def test_loaded_arrays_are_read_only(built):
+    _, path = built
+    back = gw.GraphIndex.load(path)
+    with pytest.raises(ValueError):
+        back.graphs["knn"].indices[0] = 1
+    with pytest.raises(ValueError):
+        back.levels["kmeans"].assignment[0] = 1
+
+
+def test_members_lists_each_cluster(built):
+    idx, _ = built
+    indptr, items = idx.members("kmeans")
+    a = idx.levels["kmeans"].assignment
+    for c in range(idx.levels["kmeans"].n_clusters):
+        got = items[indptr[c] : indptr[c + 1]]
+        np.testing.assert_array_equal(got, np.flatnonzero(a == c))
+    with pytest.raises(InputError, match="no level 'nope'"):
+        idx.members("nope")
+    with pytest.raises(InputError, match="no graph 'x'.*'er'"):
+        idx.graph("x")
+
+
+def test_existing_output_is_refused_before_any_work(built, monkeypatch):
+    _, path = built
+    called = []
+    monkeypatch.setattr("graphwalk.build.kmeans_level", lambda *a, **k: called.append(1))
+    with pytest.raises(OutputExistsError, match="already exists.*--overwrite"):
+        gw.build_index(np.zeros((10, 2)), clusters=2, out=path)
+    assert not called
+
+
+def test_overwrite_replaces_and_leaves_no_temporaries(built, blobs):
+    _, path = built
+    x, _ = blobs
+    gw.build_index(x, clusters=3, graphs=["er"], out=path, overwrite=True)
+    assert set(gw.GraphIndex.load(path).graphs) == {"er"}
+    assert [p.name for p in path.parent.iterdir()] == ["a.gw"]
+
+
+def test_overwrite_never_deletes_a_foreign_directory(tmp_path, blobs):
+    x, _ = blobs
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(OutputExistsError, match="not a graphwalk index"):
+        gw.build_index(x, clusters=3, out=tmp_path / "mine", overwrite=True)
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_crash_during_write_leaves_nothing(tmp_path, blobs, monkeypatch):
+    x, _ = blobs
+    import graphwalk.index as gi
+
+    real = gi.write_json
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gi, "write_json", boom)
+    with pytest.raises(KeyboardInterrupt):
+        gw.build_index(x, clusters=3, out=tmp_path / "b.gw")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(gi, "write_json", real)
+
+
+def test_crash_during_overwrite_keeps_the_old_index(built, blobs, monkeypatch):
+    _, path = built
+    x, _ = blobs
+    import graphwalk.index as gi
+
+    monkeypatch.setattr(
+        gi, "write_parquet", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full"))
+    )
+    with pytest.raises(OSError, match="disk full"):
+        gw.build_index(x, clusters=3, out=path, overwrite=True)
+    assert set(gw.GraphIndex.load(path).graphs) == {"er", "knn-clusters", "knn"}
+    assert [p.name for p in path.parent.iterdir()] == ["a.gw"]
+
+
+def _manifest(path):
+    return json.loads((path / "manifest.json").read_text())
+
+
+def test_missing_table(built):
+    _, path = built
+    os.remove(path / "graph-001.parquet")
+    with pytest.raises(IndexFormatError, match="missing its table graph-001.parquet"):
+        gw.GraphIndex.load(path)
+
+
+def test_truncated_table(built):
+    _, path = built
+    f = path / "graph-002.parquet"
+    f.write_bytes(f.read_bytes()[:-100])
+    with pytest.raises(IndexFormatError, match="graph-002.parquet.*truncated"):
+        gw.GraphIndex.load(path)
+
+
+def test_truncated_table_with_manifest_updated_is_unreadable(built):
+    _, path = built
+    f = path / "graph-002.parquet"
+    f.write_bytes(f.read_bytes()[:-100])
+    m = _manifest(path)
+    m["tables"]["graph-002.parquet"]["bytes"] = f.stat().st_size
+    (path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexFormatError, match="checksum"):
+        gw.GraphIndex.load(path)
+    with pytest.raises(IndexFormatError, match="not a readable Parquet file"):
+        gw.GraphIndex.load(path, verify=False)
+
+
+def test_checksum_mismatch(built):
+    _, path = built
+    f = path / "items.parquet"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(IndexFormatError, match="items.parquet.*SHA-256"):
+        gw.GraphIndex.load(path)
+
+
+def test_foreign_parquet_file(built):
+    _, path = built
+    f = path / "graph-000.parquet"
+    pq.write_table(pa.table({"a": [1, 2, 3]}), f)
+    m = _manifest(path)
+    m["tables"]["graph-000.parquet"]["bytes"] = f.stat().st_size
+    (path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexFormatError, match="no column 'src'.*foreign"):
+        gw.GraphIndex.load(path, verify=False)
+
+
+def test_newer_format_is_refused(built):
+    _, path = built
+    m = _manifest(path)
+    m["format_version"] = FORMAT_VERSION + 1
+    (path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(
+        IndexFormatError, match=f"format version {FORMAT_VERSION + 1}, newer.*upgrade"
+    ):
+        gw.GraphIndex.load(path)
+
+
+@pytest.mark.parametrize(
+    "content,msg", [("{", "not valid JSON"), ('{"format": "other"}', "not a graphwalk")]
+)
+def test_bad_manifest(built, content, msg):
+    _, path = built
+    (path / "manifest.json").write_text(content)
+    with pytest.raises(IndexFormatError, match=msg):
+        gw.GraphIndex.load(path)
+
+
+def test_not_an_index(tmp_path):
+    with pytest.raises(IndexFormatError, match="does not exist"):
+        gw.GraphIndex.load(tmp_path / "nope.gw")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IndexFormatError, match="no manifest.json"):
+        gw.GraphIndex.load(tmp_path / "d")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(IndexFormatError, match="is a directory|not a graphwalk index"):
+        gw.GraphIndex.load(tmp_path / "f")
+
+
+def test_build_input_errors(blobs, tmp_path):
+    x, y = blobs
+    with pytest.raises(InputError, match="cannot make 601 clusters from 600 items"):
+        gw.build_index(x, clusters=601)
+    with pytest.raises(InputError, match="k=600.*only 600 items"):
+        gw.build_index(x, graphs=["knn"], k=600)
+    with pytest.raises(InputError, match="built over clusters"):
+        gw.build_index(x, graphs=["er"])
+    with pytest.raises(InputError, match="no labels were given"):
+        gw.build_index(x, groups=["labels"])
+    with pytest.raises(InputError, match="5 entries but there are 600"):
+        gw.build_index(x, labels=y[:5], clusters=3)
+    with pytest.raises(InputError, match="unknown graph kind"):
+        gw.build_index(x, clusters=3, graphs=["metis"])
+    with pytest.raises(InputError, match="counts differ"):
+        gw.build_index({"a": x, "b": x[:10]}, graphs=["knn"])
+    with pytest.raises(InputError, match="empty"):
+        gw.build_index(np.zeros((0, 3)), graphs=["knn"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_knn_graph_per_space(blobs):
+    x, _ = blobs
+    idx = gw.build_index(
+        {"layer1": x, "layer2": x[:, :3] * 2}, clusters=4, graphs=["er", "knn"], k=3
+    )
+    assert set(idx.graphs) == {"er", "knn@layer1", "knn@layer2"}
+    assert idx.graphs["knn@layer2"].space == "layer2"
+    assert idx.levels["kmeans"].space == "layer1"
+
+
+def test_build_is_deterministic(blobs, tmp_path):
+    x, y = blobs
+    a = gw.build_index(
+        x, labels=y, clusters=10, graphs=["er", "knn"], k=4, seed=3, out=tmp_path / "a.gw"
+    )
+    b = gw.build_index(
+        x, labels=y, clusters=10, graphs=["er", "knn"], k=4, seed=3, out=tmp_path / "b.gw"
+    )
+    assert (
+        a.manifest["tables"]["graph-000.parquet"]["sha256"]
+        == b.manifest["tables"]["graph-000.parquet"]["sha256"]
+    )
+    assert (
+        a.manifest["tables"]["items.parquet"]["sha256"]
+        == b.manifest["tables"]["items.parquet"]["sha256"]
+    )

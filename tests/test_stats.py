@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+import graphwalk as gw
+from graphwalk.cluster import Level
+from graphwalk.graphs import Graph, csr_from_edges
+from graphwalk.stats import index_stats, plot_index
+
+
+def _literal_index():
+    # 6 items, labels 0,0,1,1,1,0; two clusters {0,1,2} and {3,4,5}; one edge between them.
+    y = np.array([0, 0, 1, 1, 1, 0])
+    assign = np.array([0, 0, 0, 1, 1, 1], np.int32)
+    lv = Level(
+        "c", assign, np.array([[0.0, 0], [1, 1]], np.float32), np.arange(2), "kmeans", "input"
+    )
+    indptr, indices, w = csr_from_edges(2, [0, 1], [1, 0])
+    g = Graph("er", "cluster", indptr, indices, w, level="c")
+    ip, ix, iw = csr_from_edges(6, [0, 1, 2, 3, 4, 5], [1, 0, 3, 4, 3, 0])
+    kg = Graph("knn", "item", ip, ix, iw, space="input", directed=True)
+    return gw.GraphIndex(6, labels={"label": y}, levels={"c": lv}, graphs={"er": g, "knn": kg})
+
+
+def test_homophily_by_hand():
+    s = index_stats(_literal_index())
+    # random pairs: 3*2 + 3*2 same-label ordered pairs of 30 → 0.4
+    h = s["levels"]["c"]["homophily"]["label"]
+    assert h["random"] == pytest.approx(0.4)
+    # each cluster has labels (2,1): 2 same ordered pairs of 6 → 1/3
+    assert h["community"] == pytest.approx(1 / 3, abs=1e-5)
+    # the ER community of each root is all 6 items: 12/30
+    assert s["graphs"]["er"]["homophily"]["label"]["community"] == pytest.approx(0.4)
+    # item communities: {0,1} same; {1,0} same; {2,3} same; {3,4} same; {4,3} same; {5,0} same
+    assert s["graphs"]["knn"]["homophily"]["label"]["community"] == pytest.approx(1.0)
+
+
+def test_components_and_isolated_nodes():
+    idx = _literal_index()
+    ip, ix, iw = csr_from_edges(6, [0, 1], [1, 2])
+    idx.graphs["sparse"] = Graph("sparse", "item", ip, ix, iw, space="input", directed=True)
+    g = index_stats(idx)["graphs"]["sparse"]
+    assert g["components"] == 4 and g["isolated_nodes"] == 3 and g["largest_component"] == 3
+
+
+def test_plot_writes_a_png(tmp_path, blobs):
+    x, y = blobs
+    idx = gw.build_index(x, labels=y, clusters=8, graphs=["er", "knn"], k=3)
+    out = plot_index(idx, tmp_path / "p.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
