@@ -200,9 +200,7 @@ def _exact_knn(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     import faiss
 
-    index = faiss.IndexFlatL2(x.shape[1])
-    index.add(x)
-    chunk = 4096
+    chunk = 4096  # faiss.knn searches x in place: no copy of the vectors into an index
     ids = np.empty((q.shape[0], m), np.int64)
     dist = np.empty((q.shape[0], m), np.float32)
     starts = range(0, q.shape[0], chunk)
@@ -213,7 +211,7 @@ def _exact_knn(
         total=math.ceil(q.shape[0] / chunk),
         unit="chunk",
     ):
-        dist[s : s + chunk], ids[s : s + chunk] = index.search(q[s : s + chunk], m)
+        dist[s : s + chunk], ids[s : s + chunk] = faiss.knn(q[s : s + chunk], x, m)
     return ids, dist
 
 
@@ -340,10 +338,13 @@ def knn_items_graph(
                 verbose=show_progress,
                 compressed=True,
             )
-            ids, dist = nnd.neighbor_graph
-        ids = ids.astype(np.int64)
-        dist = (dist.astype(np.float32)) ** 2
+            nids, ndist = nnd.neighbor_graph
+        # keep only the k + 1 nearest candidates before widening: m columns of int64 would cost
+        # 8 * m bytes per item where the graph needs 4 * k.
+        ids = nids[:, : k + 1].astype(np.int64)
+        dist = np.square(ndist[:, : k + 1], dtype=np.float32)
         params["n_neighbors"] = m
+        del nids, ndist
         del nnd
     else:
         import faiss

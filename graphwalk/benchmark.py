@@ -1,0 +1,144 @@
+"""Timing and memory harness shared by ``bench/`` scripts and ``graphwalk bench``.
+
+Benchmarks print a table and record it; they never assert on time. Peak memory is read from the
+kernel (``VmHWM``), reset before each measured call through ``/proc/self/clear_refs``, so
+allocations made by native code (faiss, Numba, Arrow) are counted too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Measurement", "Table", "machine_info", "measure", "rss_mib"]
+
+
+def _status(key: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def rss_mib() -> float:
+    """Current resident memory of this process in MiB (0 where /proc is unavailable)."""
+    return (_status("VmRSS:") or 0) / 2**20
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Measurement:
+    """Wall time and memory of one measured block."""
+
+    seconds: float = 0.0
+    rss_before_mib: float = 0.0
+    peak_mib: float | None = None
+
+    @property
+    def peak_increase_mib(self) -> float | None:
+        return None if self.peak_mib is None else max(0.0, self.peak_mib - self.rss_before_mib)
+
+
+@contextmanager
+def measure() -> Iterator[Measurement]:
+    """Time a block and record the peak resident memory reached inside it."""
+    m = Measurement(rss_before_mib=rss_mib())
+    can_peak = _reset_peak()
+    t0 = time.perf_counter()
+    try:
+        yield m
+    finally:
+        m.seconds = time.perf_counter() - t0
+        hwm = _status("VmHWM:")
+        m.peak_mib = hwm / 2**20 if (can_peak and hwm) else None
+
+
+def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
+    """The fastest of ``repeat`` timed calls, in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def machine_info() -> dict[str, Any]:
+    import numpy as np
+
+    info = {"python": platform.python_version(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "numpy": np.__version__,
+            "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+@dataclass
+class Table:
+    """Rows of a benchmark table, printable as Markdown and savable with its context."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, *row: Any) -> None:
+        self.rows.append(list(row))
+
+    def markdown(self) -> str:
+        def fmt(v: Any) -> str:
+            if isinstance(v, float):
+                return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.1f}"
+            return str(v)
+
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |",
+                 "|" + "|".join("---" for _ in self.columns) + "|"]
+        lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in self.rows]
+        if self.notes:
+            lines += [""] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def record(self, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None,
+               command: str = "") -> Path:
+        """Write the table as Markdown (``path``) and JSON (same name, ``.json``)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        info = machine_info()
+        head = f"Recorded {info['date_utc']} UTC on {info.get('cpu', '?')} ({info['cpus']} CPUs)"
+        body = "\n\n".join([f"# {self.title}", head + (f"; command: `{command}`" if command else ""),
+                            self.markdown()])
+        tmp = p.with_suffix(".md.tmp")
+        tmp.write_text(body + "\n")
+        os.replace(tmp, p)
+        data = {"title": self.title, "columns": self.columns, "rows": self.rows,
+                "notes": self.notes, "machine": info, "command": command, **(extra or {})}
+        jtmp = p.with_suffix(".json.tmp")
+        jtmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+        os.replace(jtmp, p.with_suffix(".json"))
+        return p
