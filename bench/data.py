@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def clustered_vectors(n: int, dim: int = 64, centers: int = 1000, *, spread: float = 1.2,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def clustered_vectors(
+    n: int, dim: int = 64, centers: int = 1000, *, spread: float = 1.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` vectors around ``centers`` random directions, normalised; labels are the centre ids.
 
     ``spread=1.2`` is calibrated so pynndescent on 100,000 x 64 lands near ANCHORS.md (its

@@ -25,18 +25,22 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import clustered_vectors  # noqa: E402
+from data import clustered_vectors
 
-from graphwalk.benchmark import Table, best_of, measure  # noqa: E402
+from graphwalk.benchmark import Table, best_of, measure
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--clusters", type=int, default=1000)
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--record", default=None, help="Markdown file to record (default bench/results/index-N.md)")
+    ap.add_argument(
+        "--record", default=None, help="Markdown file to record (default bench/results/index-N.md)"
+    )
     args = ap.parse_args(argv)
 
     import faiss
@@ -56,14 +60,31 @@ def main(argv: list[str] | None = None) -> int:
         vec_mib = x.nbytes / 2**20
 
         print("warming up (Numba compilation of pynndescent and graphwalk) ...", flush=True)
-        xs, ys = clustered_vectors(min(args.n, 30000), args.dim, centers=20, seed=1)
+        xs, _ = clustered_vectors(min(args.n, 30000), args.dim, centers=20, seed=1)
         np.save(work / "xs.npy", xs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            NNDescent(xs, n_neighbors=30, random_state=0, low_memory=True, compressed=True).neighbor_graph  # noqa: B018
-        cli_main(["index", "--embeddings", str(work / "xs.npy"), "--clusters", "20", "--graph", "er",
-                  "--graph", "knn", "--knn-backend", "nndescent", "--out", str(work / "warm.gw"),
-                  "--no-progress"])
+            _ = NNDescent(
+                xs, n_neighbors=30, random_state=0, low_memory=True, compressed=True
+            ).neighbor_graph
+        cli_main(
+            [
+                "index",
+                "--embeddings",
+                str(work / "xs.npy"),
+                "--clusters",
+                "20",
+                "--graph",
+                "er",
+                "--graph",
+                "knn",
+                "--knn-backend",
+                "nndescent",
+                "--out",
+                str(work / "warm.gw"),
+                "--no-progress",
+            ]
+        )
 
         print("bare calls ...", flush=True)
         with measure() as m_km:
@@ -74,8 +95,14 @@ def main(argv: list[str] | None = None) -> int:
             nx.fast_gnp_random_graph(args.clusters, 10 / (args.clusters - 1), seed=0)
         with measure() as m_nnd, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nnd = NNDescent(x, n_neighbors=30, metric="euclidean", random_state=0, low_memory=True,
-                            compressed=True)
+            nnd = NNDescent(
+                x,
+                n_neighbors=30,
+                metric="euclidean",
+                random_state=0,
+                low_memory=True,
+                compressed=True,
+            )
             ids, _ = nnd.neighbor_graph
         del nnd
         trimmed = ids[:, 1 : args.k + 1]
@@ -86,9 +113,24 @@ def main(argv: list[str] | None = None) -> int:
 
         print("graphwalk index ...", flush=True)
         out = work / "bench.gw"
-        cmd = ["index", "--embeddings", str(work / "x.npy"), "--labels", str(work / "y.npy"),
-               "--clusters", str(args.clusters), "--graph", "er", "--graph", "knn",
-               "--k", str(args.k), "--out", str(out), "--no-progress"]
+        cmd = [
+            "index",
+            "--embeddings",
+            str(work / "x.npy"),
+            "--labels",
+            str(work / "y.npy"),
+            "--clusters",
+            str(args.clusters),
+            "--graph",
+            "er",
+            "--graph",
+            "knn",
+            "--k",
+            str(args.k),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
         with measure() as m_gw:
             rc = cli_main(cmd)
         if rc != 0:
@@ -104,35 +146,81 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    table = Table(f"graphwalk index vs its bare calls ({args.n:,} x {args.dim}, K={args.clusters}, k={args.k})",
-                  ["step", "bare library call (s)", "graphwalk (s)", "peak RAM increase (MiB)"])
-    table.add("k-means (faiss, 20 iter) + assign", m_km.seconds, t.get("k-means", float("nan")), m_km.peak_increase_mib)
-    table.add("ER graph (networkx)", m_er.seconds, t.get("ER graph", float("nan")), m_er.peak_increase_mib)
-    table.add("kNN graph (pynndescent, n_neighbors 30)", m_nnd.seconds, gw_knn, m_nnd.peak_increase_mib)
-    table.add("recall check (exact, 1,000 items)", m_rec.seconds, "(in kNN step)", m_rec.peak_increase_mib)
+    table = Table(
+        f"graphwalk index vs its bare calls ({args.n:,} x {args.dim}, K={args.clusters}, k={args.k})",
+        ["step", "bare library call (s)", "graphwalk (s)", "peak RAM increase (MiB)"],
+    )
+    table.add(
+        "k-means (faiss, 20 iter) + assign",
+        m_km.seconds,
+        t.get("k-means", float("nan")),
+        m_km.peak_increase_mib,
+    )
+    table.add(
+        "ER graph (networkx)", m_er.seconds, t.get("ER graph", float("nan")), m_er.peak_increase_mib
+    )
+    table.add(
+        "kNN graph (pynndescent, n_neighbors 30)", m_nnd.seconds, gw_knn, m_nnd.peak_increase_mib
+    )
+    table.add(
+        "recall check (exact, 1,000 items)", m_rec.seconds, "(in kNN step)", m_rec.peak_increase_mib
+    )
     rest = m_gw.seconds - sum(t.get(s, 0.0) for s in ("k-means", "ER graph", "kNN knn"))
     table.add("rest: read .npy, validate, write Parquet + SHA-256", "-", rest, "-")
-    table.add("**whole `graphwalk index` command**", bare_total, m_gw.seconds, m_gw.peak_increase_mib)
+    table.add(
+        "**whole `graphwalk index` command**", bare_total, m_gw.seconds, m_gw.peak_increase_mib
+    )
 
     ratios = Table("targets (ratios from this run)", ["check", "measured", "target", "met"])
     r_total = m_gw.seconds / bare_total
     r_knn = gw_knn / m_nnd.seconds
     r_mem = (m_gw.peak_increase_mib or float("nan")) / vec_mib
     recall = g.params["recall"]
-    ratios.add("command / sum of bare calls", f"{r_total:.3f}x", "<= 1.25x", "yes" if r_total <= 1.25 else "NO")
-    ratios.add("kNN step / bare pynndescent", f"{r_knn:.3f}x", "<= 1.0x (same recall)",
-               "yes" if r_knn <= 1.0 else ("within noise" if r_knn <= 1.05 else "NO"))
-    ratios.add("kNN recall (graphwalk / bare)", f"{recall:.4f} / {bare_recall:.4f}", ">= 0.95",
-               "yes" if recall >= 0.95 else "NO")
-    ratios.add("peak memory / vectors", f"{r_mem:.2f}x ({m_gw.peak_increase_mib:.0f} / {vec_mib:.0f} MiB)",
-               "<= 3x", "yes" if r_mem <= 3 else "NO")
-    ratios.add("GraphIndex.load (verify checksums)", f"{load_s:.3f} s", "< 1 s", "yes" if load_s < 1 else "NO")
-    ratios.add("GraphIndex.load (verify=False)", f"{load_nv:.3f} s", "< 1 s", "yes" if load_nv < 1 else "NO")
-    ratios.notes.append(f"index on disk: {size_mib:.1f} MiB; {g.n_edges:,} kNN edges; "
-                        f"ER edges added to connect: {idx.graphs['er'].params['edges_added_to_connect']}")
-    ratios.notes.append("peak memory is the rise of the kernel's VmHWM over RSS before the call "
-                        "(reset via /proc/self/clear_refs), native allocations included; the command "
-                        "loads its own copy of the vectors from .npy, which is counted")
+    ratios.add(
+        "command / sum of bare calls",
+        f"{r_total:.3f}x",
+        "<= 1.25x",
+        "yes" if r_total <= 1.25 else "NO",
+    )
+    ratios.add(
+        "kNN step / bare pynndescent",
+        f"{r_knn:.3f}x",
+        "<= 1.0x (same recall)",
+        "yes" if r_knn <= 1.0 else ("within noise" if r_knn <= 1.05 else "NO"),
+    )
+    ratios.add(
+        "kNN recall (graphwalk / bare)",
+        f"{recall:.4f} / {bare_recall:.4f}",
+        ">= 0.95",
+        "yes" if recall >= 0.95 else "NO",
+    )
+    ratios.add(
+        "peak memory / vectors",
+        f"{r_mem:.2f}x ({m_gw.peak_increase_mib:.0f} / {vec_mib:.0f} MiB)",
+        "<= 3x",
+        "yes" if r_mem <= 3 else "NO",
+    )
+    ratios.add(
+        "GraphIndex.load (verify checksums)",
+        f"{load_s:.3f} s",
+        "< 1 s",
+        "yes" if load_s < 1 else "NO",
+    )
+    ratios.add(
+        "GraphIndex.load (verify=False)",
+        f"{load_nv:.3f} s",
+        "< 1 s",
+        "yes" if load_nv < 1 else "NO",
+    )
+    ratios.notes.append(
+        f"index on disk: {size_mib:.1f} MiB; {g.n_edges:,} kNN edges; "
+        f"ER edges added to connect: {idx.graphs['er'].params['edges_added_to_connect']}"
+    )
+    ratios.notes.append(
+        "peak memory is the rise of the kernel's VmHWM over RSS before the call "
+        "(reset via /proc/self/clear_refs), native allocations included; the command "
+        "loads its own copy of the vectors from .npy, which is counted"
+    )
     print()
     print(table.markdown())
     print()
@@ -143,8 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     body = table.markdown() + "\n\n" + ratios.markdown()
     combined = Table(table.title, [], [], [])
     combined.markdown = lambda: body  # type: ignore[method-assign]
-    combined.record(p, command="python " + " ".join(["bench/index.py", *(argv or sys.argv[1:])]),
-                    extra={"steps": table.rows, "ratios": ratios.rows})
+    combined.record(
+        p,
+        command="python " + " ".join(["bench/index.py", *(argv or sys.argv[1:])]),
+        extra={"steps": table.rows, "ratios": ratios.rows},
+    )
     print(f"\nrecorded {p}")
     return 0
 

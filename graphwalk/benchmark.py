@@ -85,9 +85,13 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:
 def machine_info() -> dict[str, Any]:
     import numpy as np
 
-    info = {"python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "numpy": np.__version__,
-            "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+    info = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "numpy": np.__version__,
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    }
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -117,27 +121,48 @@ class Table:
                 return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.1f}"
             return str(v)
 
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |",
-                 "|" + "|".join("---" for _ in self.columns) + "|"]
+        lines = [
+            f"### {self.title}",
+            "",
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "|".join("---" for _ in self.columns) + "|",
+        ]
         lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in self.rows]
         if self.notes:
             lines += [""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines)
 
-    def record(self, path: str | os.PathLike[str], *, extra: dict[str, Any] | None = None,
-               command: str = "") -> Path:
+    def record(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        extra: dict[str, Any] | None = None,
+        command: str = "",
+    ) -> Path:
         """Write the table as Markdown (``path``) and JSON (same name, ``.json``)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         info = machine_info()
         head = f"Recorded {info['date_utc']} UTC on {info.get('cpu', '?')} ({info['cpus']} CPUs)"
-        body = "\n\n".join([f"# {self.title}", head + (f"; command: `{command}`" if command else ""),
-                            self.markdown()])
+        body = "\n\n".join(
+            [
+                f"# {self.title}",
+                head + (f"; command: `{command}`" if command else ""),
+                self.markdown(),
+            ]
+        )
         tmp = p.with_suffix(".md.tmp")
         tmp.write_text(body + "\n")
         os.replace(tmp, p)
-        data = {"title": self.title, "columns": self.columns, "rows": self.rows,
-                "notes": self.notes, "machine": info, "command": command, **(extra or {})}
+        data = {
+            "title": self.title,
+            "columns": self.columns,
+            "rows": self.rows,
+            "notes": self.notes,
+            "machine": info,
+            "command": command,
+            **(extra or {}),
+        }
         jtmp = p.with_suffix(".json.tmp")
         jtmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
         os.replace(jtmp, p.with_suffix(".json"))
