@@ -13,6 +13,8 @@ from graphwalk.cluster import Level
 from graphwalk.errors import GraphwalkError, IndexFormatError, InputError, OutputExistsError
 from graphwalk.graphs import Graph
 from graphwalk.index import GraphIndex
+from graphwalk.policy import WalkPolicy
+from graphwalk.sampler import BatchInfo, GraphWalkBatchSampler, GraphWalkSampler
 
 try:
     __version__ = version("graphwalk")
@@ -20,13 +22,17 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "BatchInfo",
     "Graph",
     "GraphIndex",
+    "GraphWalkBatchSampler",
+    "GraphWalkSampler",
     "GraphwalkError",
     "IndexFormatError",
     "InputError",
     "Level",
     "OutputExistsError",
+    "WalkPolicy",
     "__version__",
     "build_index",
 ]

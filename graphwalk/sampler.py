@@ -426,7 +426,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 given,
                 self.mix,
                 self.restart,
-                max(64, 4 * self.batch_size),
+                max(32, self.batch_size),
                 not self.replacement,
                 plan.items,
                 w["o"],
