@@ -13,8 +13,8 @@ demo: env
 	$(PYBIN)/graphwalk inspect $(OUT)/mnist1d.gw --plot $(OUT)/mnist1d.png
 
 lint: env
-	$(PYBIN)/ruff check graphwalk tests bench
-	$(PYBIN)/ruff format --check graphwalk tests bench
+	$(PYBIN)/ruff check graphwalk tests bench examples
+	$(PYBIN)/ruff format --check graphwalk tests bench examples
 	$(PYBIN)/mypy
 
 test: lint

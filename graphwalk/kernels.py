@@ -41,7 +41,7 @@ def _next(state: np.ndarray, i: int) -> np.uint64:
 
 
 @njit(inline="always")
-def _below(state: np.ndarray, n: int) -> int:
+def _below(state: np.ndarray, n: int) -> np.int64:
     """Uniform integer in ``[0, n)`` for ``1 <= n < 2**32`` (Lemire's multiply-shift)."""
     r = _next(state, 0) >> _S32
     return np.int64((r * np.uint64(n)) >> _S32)  # int64: mixing uint64 with int64 gives float64
@@ -261,7 +261,7 @@ def cluster_batches(
                 stamp[c] = mark
                 comm_rem = _rem(c, taken, mem_indptr)
             # one draw picks a uniform remaining item of the community: find its cluster, then
-            # swap it to the front of that cluster's unused part (lazy Fisher–Yates)
+            # swap it to the front of that cluster's unused part (lazy Fisher-Yates)
             r = _below(state, comm_rem)
             j = 0
             while r >= cn[j] - ct[j]:

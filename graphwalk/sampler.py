@@ -151,8 +151,10 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             built-in static walk, computed for a whole epoch at once by a Numba kernel).
         labels: label set used for :attr:`BatchInfo.homophily` (default: ``"label"`` if present).
 
-    The epoch advances by itself after every complete pass; :meth:`set_epoch` sets it explicitly
-    (as with ``DistributedSampler``; Lightning calls it for you).
+    Every new pass (``iter()``) advances the epoch by itself, unless :meth:`set_epoch` or
+    :meth:`load_state_dict` set it since the last pass (as with ``DistributedSampler``, call
+    ``set_epoch`` before each pass to choose epochs yourself). Loops that stop after ``len()``
+    batches without exhausting the iterator (Lightning) therefore still see a new walk each epoch.
 
     .. warning:: Batches depend on ``(seed, epoch, rank, world_size)`` and on the settings above,
        not on the number of threads or on global random state.
@@ -260,9 +262,12 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         if self.labels is not None and self.labels not in index.labels:
             raise InputError(f"index has no labels {self.labels!r}; it has {sorted(index.labels)}")
         self._epoch = 0
+        self._explicit = True  # the next pass uses self._epoch as is (else: the epoch after it)
+        self._consumed = False  # the current epoch has yielded (or resumed past) a batch
         self._resume: int = 0
         self._yielded = 0
         self._plan: _Plan | None = None
+        self._last: tuple[_Plan, int] | None = None  # plan and rank-batch of the last yield
 
     # ------------------------------------------------------------------ protocol
     def __len__(self) -> int:
@@ -270,9 +275,9 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
 
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch`` for the next pass (as ``DistributedSampler.set_epoch``)."""
-        if int(epoch) != self._epoch:
-            self._resume = 0
+        self._resume = 0
         self._epoch = int(epoch)
+        self._explicit = True
 
     @property
     def epoch(self) -> int:
@@ -281,10 +286,21 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         return _BatchIterator(self)
 
+    def _start_pass(self) -> int:
+        """Begin a pass: pick its epoch and the batch it starts from."""
+        # torch's DataLoader calls iter() twice when it starts: an iterator that yielded nothing
+        # is not a pass
+        if not self._explicit and self._consumed:
+            self._epoch += 1
+        self._explicit = False
+        start = self._resume  # a state saved after the last batch resumes as an empty rest
+        self._resume = 0
+        self._yielded = start
+        self._consumed = start > 0
+        return start
+
     def _batches(self, start: int) -> Iterator[list[int]]:
         if start >= self.num_batches:
-            self._epoch += 1
-            self._yielded = 0
             return
         plan = self._get_plan(self._epoch)
         offsets = self._offsets
@@ -296,10 +312,9 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             if online and plan.done <= gb:
                 self._advance(plan, gb + 1)
             self._yielded = i + 1
+            self._consumed = True
+            self._last = (plan, i)
             yield items[offsets[gb] : offsets[gb + 1]].tolist()
-        self._epoch += 1
-        self._yielded = 0
-        self._plan = None
 
     # ------------------------------------------------------------------ the walk
     def _check_unchanged(self) -> None:
@@ -457,23 +472,23 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
 
     # ------------------------------------------------------------------ logging
     def batch_info(self, i: int | None = None) -> BatchInfo:
-        """Where this rank's batch ``i`` of the current epoch came from (default: the last one)."""
-        if self._plan is None:
-            raise InputError("no epoch is in progress: iterate the sampler first")
-        i = self._yielded - 1 if i is None else int(i)
+        """Where a batch came from: this rank's batch ``i`` of the epoch being (or last) walked,
+        by default the batch yielded last (also after its epoch ended)."""
+        if self._last is None:
+            raise InputError("no batch has been yielded yet: iterate the sampler first")
+        plan, last_i = self._last
+        i = last_i if i is None else int(i)
         if not 0 <= i < self.num_batches:
             raise InputError(f"batch {i} is outside this rank's {self.num_batches} batches")
         gb = self.rank + i * self.world_size
-        if gb >= self._plan.done:
+        if gb >= plan.done:
             raise InputError(f"batch {i} has not been walked yet")
-        items = self._plan.items[self._offsets[gb] : self._offsets[gb + 1]]
+        items = plan.items[self._offsets[gb] : self._offsets[gb + 1]]
         hom = None
         if self.labels is not None and items.size > 1:
             counts = np.unique(self.index.labels[self.labels][items], return_counts=True)[1]
             hom = float((counts * (counts - 1)).sum() / (items.size * (items.size - 1)))
-        return BatchInfo(
-            i, int(self._plan.roots[gb]), int(self._plan.community[gb]), int(items.size), hom
-        )
+        return BatchInfo(i, int(plan.roots[gb]), int(plan.community[gb]), int(items.size), hom)
 
     # ------------------------------------------------------------------ state
     def _settings(self) -> dict[str, Any]:
@@ -521,6 +536,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 f"{key}={mine[key]!r}; resume with the same index and settings"
             )
         self._epoch = int(state["epoch"])
+        self._explicit = True
         self._resume = int(state["yielded"])
         self._yielded = self._resume
         if self.policy is not None and "policy" in state:
@@ -529,6 +545,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
         d["_plan"] = None
+        d["_last"] = None
         return d
 
 
@@ -537,9 +554,7 @@ class _BatchIterator(Iterator[list[int]]):
 
     def __init__(self, sampler: GraphWalkBatchSampler) -> None:
         self.sampler = sampler
-        start = sampler._resume  # a state saved after the last batch resumes as an empty rest
-        sampler._resume = 0
-        self._gen = sampler._batches(start)
+        self._gen = sampler._batches(sampler._start_pass())
 
     def __iter__(self) -> _BatchIterator:
         return self
