@@ -339,39 +339,38 @@ def cluster_batches(
 
 
 # ----------------------------------------------------------------------------- item walk
-@njit(inline="always")
-def _take(i, unv, upos, n_unv):
-    p = upos[i]
-    last = unv[n_unv - 1]
-    unv[p] = last
-    upos[last] = p
-    unv[n_unv - 1] = i
-    upos[i] = n_unv - 1
-    return n_unv - 1
+_USED = np.uint8(0x80)
+_MARK = np.uint8(0x7F)
 
 
 @njit(inline="always")
-def _random_unvisited(state, unv, n_unv, stamp, mark):
-    for _ in range(16):
-        i = unv[_below(state, n_unv)]
-        if stamp[i] != mark:
-            return i
-    off = _below(state, n_unv)
-    for t in range(n_unv):
-        i = unv[(off + t) % n_unv]
-        if stamp[i] != mark:
-            return i
-    return unv[off]
+def _random_unused(state, cand, n_cand, flags, mark, epoch_mode):
+    """A random unused item not yet seen in this batch, from the candidate list.
+
+    Candidates found used are swap-removed from the list as they are met (epoch mode), so the
+    list shrinks with the epoch and a probe costs O(1) expected. Returns ``(item, n_cand)``.
+    """
+    while True:
+        r = _below(state, n_cand)
+        i = cand[r]
+        f = flags[i]
+        if f & _USED:
+            if epoch_mode:
+                n_cand -= 1
+                cand[r] = cand[n_cand]
+                cand[n_cand] = i
+            continue
+        if (f & _MARK) != mark:
+            return i, n_cand
 
 
 @njit(cache=True, nogil=True)
 def item_batches(
     g_indptr,
     g_indices,
-    unv,
-    upos,
-    n_unv_in,
-    stamp,
+    flags,
+    cand,
+    n_cand_in,
     queue,
     state,
     sizes,
@@ -396,22 +395,29 @@ def item_batches(
     expanded per batch; after that (late in an epoch, when most neighbours are used) the batch is
     completed from random unused items, each with its unused direct neighbours, so a batch costs
     O((budget + batch_size) * degree) whatever is left. The next ROOT is an unused neighbour of
-    the most recently reached nodes. ``unv[:n_unv]`` lists unused items (swap-removal keeps draws
-    O(1)); ``upos`` is its inverse.
+    the most recently reached nodes.
 
-    Returns ``(next_root, n_unv, o)``.
+    ``flags[i]``: bit 7 = item used this epoch, bits 0-6 = the (cyclic) mark of the last batch
+    that reached it, so one byte per item answers both questions with one memory access.
+    ``cand[:n_cand]`` holds every unused item (and some used ones, dropped when probed).
+
+    Returns ``(next_root, n_cand, o)``.
     """
-    n_unv = n_unv_in
+    n_cand = n_cand_in
     root = root_in
     o = o0
     cap = queue.shape[0]
+    n = flags.shape[0]
     for b in range(b0, b1):
         size = sizes[b]
-        mark = b + 1
+        mark = np.uint8(b % 127 + 1)
+        if mark == 1:  # marks wrap around: forget which batch reached what
+            for i in range(n):
+                flags[i] &= _USED
         if roots_given[b] >= 0:
             root = roots_given[b]
-        if root < 0 or upos[root] >= n_unv:
-            root = unv[_below(state, n_unv)]
+        if root < 0 or flags[root] & _USED:
+            root, n_cand = _random_unused(state, cand, n_cand, flags, mark, epoch_mode)
         out_roots[b] = root
         n_out = int(mix * size + 0.5)
         n_in = size - n_out
@@ -423,19 +429,18 @@ def item_batches(
         nxt = root
         while got < n_in:
             if nxt >= 0:  # a new seed of the community: take it, queue it for expansion
-                stamp[nxt] = mark
-                if upos[nxt] < n_unv:
-                    n_unv = _take(nxt, unv, upos, n_unv)
+                if not flags[nxt] & _USED:
                     out_items[o] = nxt
                     o += 1
                     got += 1
+                flags[nxt] = _USED | mark
                 if tail < cap:
                     queue[tail] = nxt
                     tail += 1
                 nxt = -1
                 continue
             if head == tail or left <= 0:
-                nxt = _random_unvisited(state, unv, n_unv, stamp, mark)
+                nxt, n_cand = _random_unused(state, cand, n_cand, flags, mark, epoch_mode)
                 if left <= 0:  # budget spent: expand only this one node
                     head = tail
                 continue
@@ -444,10 +449,10 @@ def item_batches(
             left -= 1
             for j in range(g_indptr[node], g_indptr[node + 1]):
                 nbr = g_indices[j]
-                if stamp[nbr] != mark:
-                    stamp[nbr] = mark
-                    if upos[nbr] < n_unv:
-                        n_unv = _take(nbr, unv, upos, n_unv)
+                f = flags[nbr]
+                if (f & _MARK) != mark:
+                    flags[nbr] = _USED | mark
+                    if not f & _USED:
                         out_items[o] = nbr
                         o += 1
                         got += 1
@@ -458,21 +463,21 @@ def item_batches(
                         tail += 1
         out_comm[b] = tail
         for _ in range(n_out):
-            i = _random_unvisited(state, unv, n_unv, stamp, mark)
-            stamp[i] = mark
-            n_unv = _take(i, unv, upos, n_unv)
+            i, n_cand = _random_unused(state, cand, n_cand, flags, mark, epoch_mode)
+            flags[i] = _USED | mark
             out_items[o] = i
             o += 1
-        if not epoch_mode:
-            n_unv += o - start_o  # the batch's items are the last ones removed: put them back
+        if not epoch_mode:  # with replacement: the batch's items are unused again
+            for t in range(start_o, o):
+                flags[out_items[t]] &= _MARK
         root = -1
         if not (restart > 0.0 and _uniform(state) < restart):
             for t in range(tail - 1, max(-1, tail - 9), -1):
                 node = queue[t]
                 for j in range(g_indptr[node], g_indptr[node + 1]):
-                    if upos[g_indices[j]] < n_unv:
+                    if not flags[g_indices[j]] & _USED:
                         root = g_indices[j]
                         break
                 if root >= 0:
                     break
-    return root, n_unv, o
+    return root, n_cand, o

@@ -255,6 +255,10 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 )
             self._arrays = (g.indptr, g.indices)
         self._graph = g
+        # item graphs: nodes a batch may expand before it fills up from random unused items; an
+        # unused neighbourhood fills a batch after about batch_size / degree expansions
+        mean_deg = max(1.0, g.n_edges / max(1, g.n_nodes))
+        self._budget = max(16, int(2 * self.batch_size / mean_deg))
         self._crc = _crc(*self._arrays) if any(a.flags.writeable for a in self._arrays) else None
         self.labels = (
             labels if labels is not None else ("label" if "label" in index.labels else None)
@@ -363,10 +367,9 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         else:
             n = self.index.n_items
             plan.walker = dict(
-                unv=np.arange(n, dtype=np.int32),
-                upos=np.arange(n, dtype=np.int32),
-                n_unv=n,
-                stamp=np.zeros(n, np.int32),
+                flags=np.zeros(n, np.uint8),  # used this epoch (bit 7), batch mark (bits 0-6)
+                cand=np.arange(n, dtype=np.int32),
+                n_cand=n,
                 state=state,
                 root=-1,
                 o=0,
@@ -425,13 +428,12 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 plan.community,
             )
         else:
-            root, w["n_unv"], w["o"] = item_batches(
+            root, w["n_cand"], w["o"] = item_batches(
                 g.indptr,
                 g.indices,
-                w["unv"],
-                w["upos"],
-                w["n_unv"],
-                w["stamp"],
+                w["flags"],
+                w["cand"],
+                w["n_cand"],
                 w["queue"],
                 w["state"],
                 self._sizes,
@@ -441,7 +443,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 given,
                 self.mix,
                 self.restart,
-                max(32, self.batch_size),
+                self._budget,
                 not self.replacement,
                 plan.items,
                 w["o"],
@@ -463,7 +465,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         if self.kind == "cluster":
             rem = np.diff(self._mem_indptr)[nbrs] - (0 if self.replacement else w["taken"][nbrs])
         else:
-            rem = (w["upos"][nbrs] < w["n_unv"]).astype(np.int64)
+            rem = (w["flags"][nbrs] < 0x80).astype(np.int64)  # bit 7 clear: unused
         keep = rem > 0
         choice = int(self.policy.choose(b, prev, nbrs[keep], rem[keep]))
         if choice >= g.n_nodes or choice < -1:

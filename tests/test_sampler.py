@@ -350,3 +350,52 @@ def test_state_saved_after_the_last_batch_resumes_empty_then_next_epoch(index):
     ref = GraphWalkBatchSampler(index, 100, graph="er")
     ref.set_epoch(1)
     assert list(t) == list(ref) != epoch0
+
+
+@st.composite
+def item_case(draw):
+    n = draw(st.integers(2, 300))
+    degree = draw(st.integers(0, 6))
+    world = draw(st.integers(1, 3).filter(lambda w: w <= n))
+    bs = draw(st.integers(1, max(1, n // world)))
+    seed = draw(st.integers(0, 2**16))
+    return n, degree, world, bs, seed
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(item_case(), st.floats(0, 1), st.floats(0, 0.5))
+def test_property_invariants_item_graphs(case, mix, restart):
+    n, degree, world, bs, seed = case
+    rng = np.random.default_rng(seed)
+    src = np.repeat(np.arange(n), degree)
+    dst = rng.integers(0, n, src.size)
+    ip, ix, w = csr_from_edges(n, src, dst)  # self-loops dropped: some nodes end up isolated
+    idx = gw.GraphIndex(
+        n, graphs={"knn": Graph("knn", "item", ip, ix, w, space="input", directed=True)}
+    )
+    per_rank = []
+    for r in range(world):
+        kw = dict(rank=r, world_size=world, mix=mix, restart=restart, seed=seed)
+        s = GraphWalkBatchSampler(idx, bs, **kw)
+        batches = list(s)
+        assert len(batches) == len(s)
+        assert all(len(set(b)) == len(b) and all(0 <= i < n for i in b) for b in batches)
+        cut = seed % (len(batches) + 1)
+        t = GraphWalkBatchSampler(idx, bs, **kw)
+        it = iter(t)
+        head = [next(it) for _ in range(cut)]
+        u = GraphWalkBatchSampler(idx, bs, **kw)
+        u.load_state_dict(t.state_dict())
+        assert head + list(u) == batches
+        per_rank.append(batches)
+        rep = list(GraphWalkBatchSampler(idx, bs, replacement=True, num_batches=3, **kw))
+        assert all(len(b) == bs and len(set(b)) == bs for b in rep)
+    assert len({len(b) for b in per_rank}) == 1
+    assert sorted(i for b in per_rank for i in _flat(b)) == list(range(n))
+
+
+def test_item_walk_over_many_batches_wraps_its_marks(index):
+    # more than 127 batches per epoch: the per-batch marks wrap around several times
+    s = GraphWalkBatchSampler(index, 2, graph="knn", mix=0.2)
+    batches = list(s)
+    assert len(batches) == 350 and sorted(_flat(batches)) == list(range(700))
