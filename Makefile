@@ -11,6 +11,7 @@ env:
 demo: env
 	$(PYBIN)/graphwalk index --dataset mnist1d --clusters 40 --graph er --graph knn-clusters --graph knn --k 10 --groups labels --out $(OUT)/mnist1d.gw --overwrite
 	$(PYBIN)/graphwalk inspect $(OUT)/mnist1d.gw --plot $(OUT)/mnist1d.png
+	$(PYBIN)/graphwalk bench $(OUT)/mnist1d.gw --batch-size 64 --no-compile
 
 lint: env
 	$(PYBIN)/ruff check graphwalk tests bench examples

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     index = synthetic_index(args.n)
     print(f"profiling samplers on {args.n:,} items ...", flush=True)
-    res = profile_sampler(index, batch_size=256)
+    res = profile_sampler(index, batch_size=256, epochs=5)
     g = index.graphs["knn"]
     ours = walk_steps_per_second(g, n_walks=args.walks, length=args.length)
     pecan = None
@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             "(cached afterwards: `cache=True`)"
         )
     chk.notes.append(
-        "memory: rise of VmHWM while the first epoch is planned, per item, beyond the index"
+        "memory: peak of NumPy allocations (tracemalloc) while the sampler is built and its first "
+        "epoch planned, per item, beyond the loaded index"
     )
     body = "\n\n".join([t.markdown(), w.markdown(), chk.markdown()])
     print()

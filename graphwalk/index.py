@@ -78,7 +78,7 @@ class GraphIndex:
         self.build_params = dict(build_params or {})
         self.manifest: dict[str, Any] = {}
         self.path: Path | None = None
-        self._members: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+        self._members: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.integer]]] = {}
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path else ""
@@ -107,13 +107,18 @@ class GraphIndex:
         except KeyError:
             raise InputError(f"index has no level {name!r}; it has {sorted(self.levels)}") from None
 
-    def members(self, level: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """CSR ``(indptr, items)`` of the items in each cluster of ``level`` (cached)."""
+    def members(self, level: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.integer]]:
+        """CSR ``(indptr, items)`` of the items in each cluster of ``level``, items ascending
+        within a cluster (int32 below 2**31 items; cached)."""
         if level not in self._members:
+            from graphwalk.kernels import group_members
+
             lv = self.level(level)
-            order = np.argsort(lv.assignment, kind="stable").astype(np.int64)
             indptr = np.zeros(lv.n_clusters + 1, np.int64)
-            np.cumsum(np.bincount(lv.assignment, minlength=lv.n_clusters), out=indptr[1:])
+            order: npt.NDArray[np.integer] = np.empty(
+                self.n_items, np.int32 if self.n_items < 2**31 else np.int64
+            )
+            group_members(np.ascontiguousarray(lv.assignment), indptr, order)
             order.flags.writeable = False
             indptr.flags.writeable = False
             self._members[level] = (indptr, order)

@@ -481,3 +481,33 @@ def item_batches(
                 if root >= 0:
                     break
     return root, n_cand, o
+
+
+# ----------------------------------------------------------------------------- helpers
+@njit(cache=True, nogil=True)
+def max_degree(indptr):
+    """Largest row length of a CSR ``indptr``, without a temporary array."""
+    best = 0
+    for i in range(indptr.shape[0] - 1):
+        d = indptr[i + 1] - indptr[i]
+        if d > best:
+            best = d
+    return best
+
+
+@njit(cache=True, nogil=True)
+def group_members(assignment, indptr, order):
+    """Counting sort: ``order[indptr[c]:indptr[c+1]]`` = items of cluster ``c``, ascending.
+
+    ``indptr`` (length K + 1, zeros) and ``order`` (length n) are allocated by the caller, so
+    their memory is visible to Python's allocation tracing.
+    """
+    for a in assignment:
+        indptr[a + 1] += 1
+    for c in range(indptr.shape[0] - 1):
+        indptr[c + 1] += indptr[c]
+    pos = indptr[:-1].copy()
+    for i in range(assignment.shape[0]):
+        c = assignment[i]
+        order[pos[c]] = i
+        pos[c] += 1

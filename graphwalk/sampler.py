@@ -22,7 +22,7 @@ from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
 from graphwalk.index import GraphIndex
-from graphwalk.kernels import cluster_batches, item_batches, seed_state
+from graphwalk.kernels import cluster_batches, item_batches, max_degree, seed_state
 from graphwalk.policy import WalkPolicy
 from graphwalk.validation import check_positive_int
 
@@ -354,7 +354,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             full_alive = np.concatenate([alive, dead])
             apos[dead] = np.arange(alive.size, K)
             plan.walker = dict(
-                seg=self._members.astype(np.int32),
+                seg=self._members.astype(np.int32, copy=True),
                 taken=np.zeros(K, np.int64),
                 alive=full_alive,
                 apos=apos,
@@ -374,8 +374,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 root=-1,
                 o=0,
                 queue=np.empty(
-                    max(64, 8 * int(self._sizes.max(initial=1)))
-                    + int(np.diff(g.indptr).max(initial=0)),
+                    max(64, 8 * int(self._sizes.max(initial=1))) + int(max_degree(g.indptr)),
                     np.int32,
                 ),
             )
