@@ -68,6 +68,18 @@ class Graph:
     def degrees(self) -> npt.NDArray[np.int64]:
         return np.diff(self.indptr)
 
+    def describe(self) -> dict[str, Any]:
+        """What the manifest and ``graphwalk inspect`` say about the graph."""
+        return {
+            "kind": self.kind,
+            "level": self.level,
+            "space": self.space,
+            "directed": self.directed,
+            "n_nodes": self.n_nodes,
+            "n_edges": self.n_edges,
+            "params": self.params,
+        }
+
     def neighbors(self, node: int) -> npt.NDArray[np.int32]:
         return self.indices[self.indptr[node] : self.indptr[node + 1]]
 

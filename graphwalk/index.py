@@ -194,19 +194,7 @@ class GraphIndex:
                 tables[fname] = write_parquet(
                     t, tmp / fname, byte_stream_split=["weight"], delta=["src"]
                 )
-                graph_meta.append(
-                    {
-                        "name": name,
-                        "file": fname,
-                        "kind": g.kind,
-                        "level": g.level,
-                        "space": g.space,
-                        "directed": g.directed,
-                        "n_nodes": g.n_nodes,
-                        "n_edges": g.n_edges,
-                        "params": g.params,
-                    }
-                )
+                graph_meta.append({"name": name, "file": fname, **g.describe()})
             manifest = {
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,

@@ -73,17 +73,11 @@ def _graph_stats(index: GraphIndex, g: Graph) -> dict[str, Any]:
     n_comp, comp = connected_components(adj, directed=True, connection="weak")
     indeg = np.bincount(g.indices, minlength=g.n_nodes)
     out: dict[str, Any] = {
-        "kind": g.kind,
-        "level": g.level,
-        "space": g.space,
-        "directed": g.directed,
-        "n_nodes": g.n_nodes,
-        "n_edges": g.n_edges,
+        **g.describe(),
         "degree": _summary(deg),
         "isolated_nodes": int(((deg == 0) & (indeg == 0)).sum()),
         "components": int(n_comp),
         "largest_component": int(np.bincount(comp).max()),
-        "params": g.params,
     }
     if g.directed:
         out["in_degree"] = _summary(indeg)
