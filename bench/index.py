@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import clustered_vectors
 
-from graphwalk.benchmark import Table, best_of, measure
+from graphwalk.benchmark import Table, best_of, measure, record_markdown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             str(args.k),
             "--out",
             str(out),
+            "--knn-backend",
+            "nndescent",
             "--no-progress",
         ]
         with measure() as m_gw:
@@ -229,12 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     p = Path(record)
     p.parent.mkdir(parents=True, exist_ok=True)
     body = table.markdown() + "\n\n" + ratios.markdown()
-    combined = Table(table.title, [], [], [])
-    combined.markdown = lambda: body  # type: ignore[method-assign]
-    combined.record(
+    record_markdown(
         p,
+        table.title,
+        body,
         command="python " + " ".join(["bench/index.py", *(argv or sys.argv[1:])]),
-        extra={"steps": table.rows, "ratios": ratios.rows},
+        data={"steps": table.rows, "ratios": ratios.rows},
     )
     print(f"\nrecorded {p}")
     return 0

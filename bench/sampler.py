@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphwalk.benchmark import Table
+from graphwalk.benchmark import Table, record_markdown
 from graphwalk.profiling import profile_sampler, synthetic_index, walk_steps_per_second
 
 HERE = Path(__file__).resolve().parent
@@ -162,12 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(body)
     record = Path(args.record or f"bench/results/sampler-{args.n}.md")
-    combined = Table(t.title, [])
-    combined.markdown = lambda: body  # type: ignore[method-assign]
-    combined.record(
+    record_markdown(
         record,
+        t.title,
+        body,
         command="python bench/sampler.py " + " ".join(argv or sys.argv[1:]),
-        extra={"profile": res, "walk_msteps": ours, "pecanpy_msteps": pecan},
+        data={"profile": res, "walk_msteps": ours, "pecanpy_msteps": pecan},
     )
     print(f"\nrecorded {record}")
     return 0

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Measurement", "Table", "machine_info", "measure", "rss_mib"]
+__all__ = ["Measurement", "Table", "machine_info", "measure", "record_markdown", "rss_mib"]
 
 
 def _status(key: str) -> int | None:
@@ -140,30 +140,34 @@ class Table:
         command: str = "",
     ) -> Path:
         """Write the table as Markdown (``path``) and JSON (same name, ``.json``)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        info = machine_info()
-        head = f"Recorded {info['date_utc']} UTC on {info.get('cpu', '?')} ({info['cpus']} CPUs)"
-        body = "\n\n".join(
-            [
-                f"# {self.title}",
-                head + (f"; command: `{command}`" if command else ""),
-                self.markdown(),
-            ]
+        return record_markdown(
+            path,
+            self.title,
+            self.markdown(),
+            command=command,
+            data={"columns": self.columns, "rows": self.rows, "notes": self.notes, **(extra or {})},
         )
-        tmp = p.with_suffix(".md.tmp")
-        tmp.write_text(body + "\n")
-        os.replace(tmp, p)
-        data = {
-            "title": self.title,
-            "columns": self.columns,
-            "rows": self.rows,
-            "notes": self.notes,
-            "machine": info,
-            "command": command,
-            **(extra or {}),
-        }
-        jtmp = p.with_suffix(".json.tmp")
-        jtmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        os.replace(jtmp, p.with_suffix(".json"))
-        return p
+
+
+def record_markdown(
+    path: str | os.PathLike[str],
+    title: str,
+    body: str,
+    *,
+    command: str = "",
+    data: dict[str, Any] | None = None,
+) -> Path:
+    """Record a benchmark's printed tables: Markdown at ``path``, JSON beside it, atomically."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    info = machine_info()
+    head = f"Recorded {info['date_utc']} UTC on {info.get('cpu', '?')} ({info['cpus']} CPUs)"
+    text = "\n\n".join([f"# {title}", head + (f"; command: `{command}`" if command else ""), body])
+    tmp = p.with_suffix(".md.tmp")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, p)
+    payload = {"title": title, "machine": info, "command": command, **(data or {})}
+    jtmp = p.with_suffix(".json.tmp")
+    jtmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(jtmp, p.with_suffix(".json"))
+    return p

@@ -1,0 +1,62 @@
+"""The benchmark scripts run end to end at small sizes and record their tables (no timing asserts)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bench_index_records_its_table(tmp_path):
+    out = tmp_path / "index.md"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "index.py"),
+            "--n",
+            "4000",
+            "--clusters",
+            "20",
+            "--record",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    data = json.loads(out.with_suffix(".json").read_text())
+    checks = {row[0]: row for row in data["ratios"]}
+    assert (
+        "command / sum of bare calls" in checks and "GraphIndex.load (verify checksums)" in checks
+    )
+    assert "| check | measured | target | met |" in out.read_text()
+
+
+@pytest.mark.slow
+def test_bench_sampler_records_its_table(tmp_path):
+    out = tmp_path / "sampler.md"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "sampler.py"),
+            "--n",
+            "20000",
+            "--walks",
+            "2000",
+            "--no-pecanpy",
+            "--record",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["walk_msteps"] > 0 and data["pecanpy_msteps"] is None
+    assert data["profile"]["rows"][0]["sampler"] == "RandomSampler + BatchSampler"
