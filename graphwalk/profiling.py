@@ -25,7 +25,8 @@ def synthetic_index(
     n_items: int, *, clusters: int | None = None, degree: int = 10, seed: int = 0
 ) -> GraphIndex:
     """An in-memory index without data: random clusters with an ER graph, and a random item graph
-    with ``degree`` out-neighbours per item (the shape of a kNN graph), for profiling."""
+    with ``degree`` out-neighbours per item (the shape of a kNN graph), for profiling. Its
+    arrays are read-only, like those of a loaded index."""
     rng = np.random.default_rng(seed)
     k = clusters or max(2, n_items // 1000)
     assign = rng.integers(0, k, n_items).astype(np.int32)
@@ -51,6 +52,8 @@ def synthetic_index(
         directed=True,
         params={"method": "synthetic", "k": degree},
     )
+    for arr in (assign, indices, indptr, knn.weights, er.indptr, er.indices, er.weights):
+        arr.flags.writeable = False  # as in a loaded index (Numba specialises on it)
     return GraphIndex(n_items, levels={"kmeans": lv}, graphs={"er": er, "knn": knn})
 
 
@@ -189,10 +192,10 @@ def profile_sampler(
             epochs,
         )[0]
     res["rows"].append(base)
-    warm = synthetic_index(2000)  # load the compiled kernels before measuring memory
-    for g in ("er", "knn"):
-        list(GraphWalkBatchSampler(warm, 64, graph=g))
     for name in graphs or list(index.graphs):
+        # a warm process: the kernels are compiled (or loaded from Numba's cache) for these very
+        # arrays (loaded indexes are read-only, a separate specialization) and members are cached
+        next(iter(GraphWalkBatchSampler(index, batch_size, graph=name)))
         t0 = time.perf_counter()
         tracemalloc.start()  # NumPy reports its allocations to tracemalloc; RSS would miss
         try:  # memory the allocator recycles from an earlier sampler
