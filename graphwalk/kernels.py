@@ -344,24 +344,28 @@ _MARK = np.uint8(0x7F)
 
 
 @njit(inline="always")
-def _random_unused(state, cand, n_cand, flags, mark, epoch_mode):
-    """A random unused item not yet seen in this batch, from the candidate list.
+def _next_unused(order, flags, n, epoch_mode, advance=True):
+    """The next unused item in the epoch's pseudo-random order ``(start + t * stride) % n``.
 
-    Candidates found used are swap-removed from the list as they are met (epoch mode), so the
-    list shrinks with the epoch and a probe costs O(1) expected. Returns ``(item, n_cand)``.
+    ``order = [stride, start, t]`` with ``gcd(stride, n) == 1``, so ``t = 0 .. n-1`` visits every
+    item once. In epoch mode ``t`` only grows: an item passed over was used then and stays used,
+    so finding unused items costs O(n) per epoch in all. With replacement it wraps around.
+    ``advance=False`` leaves the pointer on the item found (for a ROOT that the batch may not
+    take). Returns -1 when every item is used.
     """
-    while True:
-        r = _below(state, n_cand)
-        i = cand[r]
-        f = flags[i]
-        if f & _USED:
+    for _ in range(n):
+        t = order[2]
+        if t >= n:
             if epoch_mode:
-                n_cand -= 1
-                cand[r] = cand[n_cand]
-                cand[n_cand] = i
-            continue
-        if (f & _MARK) != mark:
-            return i, n_cand
+                return -1
+            t = 0
+        order[2] = t + 1
+        i = (order[1] + t * order[0]) % n
+        if not flags[i] & _USED:
+            if not advance:
+                order[2] = t
+            return i
+    return -1
 
 
 @njit(cache=True, nogil=True)
@@ -369,8 +373,7 @@ def item_batches(
     g_indptr,
     g_indices,
     flags,
-    cand,
-    n_cand_in,
+    order,
     queue,
     state,
     sizes,
@@ -391,19 +394,17 @@ def item_batches(
 
     The community of ROOT is its neighbourhood grown breadth-first through the graph (passing
     through items already used this epoch); unused items are taken as they are discovered, so a
-    batch of n on a graph of degree d expands about n / d nodes. At most ``budget`` nodes are
-    expanded per batch; after that (late in an epoch, when most neighbours are used) the batch is
-    completed from random unused items, each with its unused direct neighbours, so a batch costs
-    O((budget + batch_size) * degree) whatever is left. The next ROOT is an unused neighbour of
-    the most recently reached nodes.
+    batch of n on a graph of degree d expands about n / d nodes. When the neighbourhood is used
+    up, growth restarts from the next unused item in the epoch's pseudo-random order; after
+    ``budget`` expansions (late in an epoch, when most neighbours are used) the batch is
+    completed from that order directly, so a batch costs O(budget * degree + batch_size)
+    whatever is left. The next ROOT is an unused neighbour of the most recently reached nodes.
 
     ``flags[i]``: bit 7 = item used this epoch, bits 0-6 = the (cyclic) mark of the last batch
     that reached it, so one byte per item answers both questions with one memory access.
-    ``cand[:n_cand]`` holds every unused item (and some used ones, dropped when probed).
 
-    Returns ``(next_root, n_cand, o)``.
+    Returns ``(next_root, o)``.
     """
-    n_cand = n_cand_in
     root = root_in
     o = o0
     cap = queue.shape[0]
@@ -417,7 +418,7 @@ def item_batches(
         if roots_given[b] >= 0:
             root = roots_given[b]
         if root < 0 or flags[root] & _USED:
-            root, n_cand = _random_unused(state, cand, n_cand, flags, mark, epoch_mode)
+            root = _next_unused(order, flags, n, epoch_mode, False)
         out_roots[b] = root
         n_out = int(mix * size + 0.5)
         n_in = size - n_out
@@ -439,10 +440,16 @@ def item_batches(
                     tail += 1
                 nxt = -1
                 continue
-            if head == tail or left <= 0:
-                nxt, n_cand = _random_unused(state, cand, n_cand, flags, mark, epoch_mode)
-                if left <= 0:  # budget spent: expand only this one node
-                    head = tail
+            if left <= 0:  # budget spent: complete the batch in the epoch's order
+                while got < n_in:
+                    i = _next_unused(order, flags, n, epoch_mode)
+                    flags[i] = _USED | mark
+                    out_items[o] = i
+                    o += 1
+                    got += 1
+                break
+            if head == tail:
+                nxt = _next_unused(order, flags, n, epoch_mode)
                 continue
             node = queue[head]
             head += 1
@@ -463,7 +470,7 @@ def item_batches(
                         tail += 1
         out_comm[b] = tail
         for _ in range(n_out):
-            i, n_cand = _random_unused(state, cand, n_cand, flags, mark, epoch_mode)
+            i = _next_unused(order, flags, n, epoch_mode)
             flags[i] = _USED | mark
             out_items[o] = i
             o += 1
@@ -480,7 +487,7 @@ def item_batches(
                         break
                 if root >= 0:
                     break
-    return root, n_cand, o
+    return root, o
 
 
 # ----------------------------------------------------------------------------- helpers

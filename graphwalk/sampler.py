@@ -114,6 +114,16 @@ def _dist_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return int(rank), int(world_size)
 
 
+def _epoch_order(n: int, seed: int, epoch: int) -> npt.NDArray[np.int64]:
+    """``[stride, start, 0]``: the epoch's pseudo-random order of items ``(start + t * stride) % n``
+    (a stride coprime with ``n`` visits every item once), from ``(seed, epoch)``."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF, 0x0D3E])
+    stride = int(rng.integers(1, n)) if n > 1 else 1
+    while math.gcd(stride, n) != 1:
+        stride = stride % (n - 1) + 1
+    return np.array([stride, int(rng.integers(0, n)), 0], np.int64)
+
+
 def _crc(*arrays: npt.NDArray[Any]) -> int:
     c = 0
     for a in arrays:
@@ -368,8 +378,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             n = self.index.n_items
             plan.walker = dict(
                 flags=np.zeros(n, np.uint8),  # used this epoch (bit 7), batch mark (bits 0-6)
-                cand=np.arange(n, dtype=np.int32),
-                n_cand=n,
+                order=_epoch_order(n, self.seed, epoch),
                 state=state,
                 root=-1,
                 o=0,
@@ -427,12 +436,11 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 plan.community,
             )
         else:
-            root, w["n_cand"], w["o"] = item_batches(
+            root, w["o"] = item_batches(
                 g.indptr,
                 g.indices,
                 w["flags"],
-                w["cand"],
-                w["n_cand"],
+                w["order"],
                 w["queue"],
                 w["state"],
                 self._sizes,

@@ -1,7 +1,19 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: 40 examples each by default; GRAPHWALK_HYPOTHESIS=thorough runs 400.
+settings.register_profile(
+    "default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("GRAPHWALK_HYPOTHESIS", "default"))
 
 
 def make_blobs(n: int = 600, dim: int = 8, centers: int = 6, seed: int = 0):

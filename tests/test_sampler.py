@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -307,7 +307,6 @@ def walk_case(draw):
     return n_clusters, sizes, world, bs, degree, seed
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(walk_case(), st.floats(0, 1), st.booleans())
 def test_property_invariants(case, mix, connect):
     n_clusters, sizes, world, bs, degree, seed = case
@@ -362,7 +361,6 @@ def item_case(draw):
     return n, degree, world, bs, seed
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(item_case(), st.floats(0, 1), st.floats(0, 0.5))
 def test_property_invariants_item_graphs(case, mix, restart):
     n, degree, world, bs, seed = case
