@@ -249,6 +249,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             )
         self._offsets = np.zeros(self._sizes.size + 1, np.int64)
         np.cumsum(self._sizes, out=self._offsets[1:])
+        self._offsets_list: list[int] = self._offsets.tolist()
         if g.kind == "cluster":
             assert g.level is not None
             self._mem_indptr, self._members = index.members(g.level)
@@ -281,7 +282,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._resume: int = 0
         self._yielded = 0
         self._plan: _Plan | None = None
-        self._last: tuple[_Plan, int] | None = None  # plan and rank-batch of the last yield
+        self._last_plan: _Plan | None = None  # the plan of the last batch yielded
 
     # ------------------------------------------------------------------ protocol
     def __len__(self) -> int:
@@ -317,18 +318,23 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         if start >= self.num_batches:
             return
         plan = self._get_plan(self._epoch)
-        offsets = self._offsets
         items = plan.items
         W, r = self.world_size, self.rank
-        online = self.policy is not None
+        bounds = self._offsets_list  # Python ints: cheaper to index than NumPy scalars
+        self._consumed = True
+        self._last_plan = plan
+        if self.policy is None:  # the hot path: the epoch is already walked
+            for i in range(start, self.num_batches):
+                gb = r + i * W
+                self._yielded = i + 1
+                yield items[bounds[gb] : bounds[gb + 1]].tolist()
+            return
         for i in range(start, self.num_batches):
             gb = r + i * W
-            if online and plan.done <= gb:
+            if plan.done <= gb:
                 self._advance(plan, gb + 1)
             self._yielded = i + 1
-            self._consumed = True
-            self._last = (plan, i)
-            yield items[offsets[gb] : offsets[gb + 1]].tolist()
+            yield items[bounds[gb] : bounds[gb + 1]].tolist()
 
     # ------------------------------------------------------------------ the walk
     def _check_unchanged(self) -> None:
@@ -483,10 +489,10 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
     def batch_info(self, i: int | None = None) -> BatchInfo:
         """Where a batch came from: this rank's batch ``i`` of the epoch being (or last) walked,
         by default the batch yielded last (also after its epoch ended)."""
-        if self._last is None:
+        plan = self._last_plan
+        if plan is None or (i is None and self._yielded == 0):
             raise InputError("no batch has been yielded yet: iterate the sampler first")
-        plan, last_i = self._last
-        i = last_i if i is None else int(i)
+        i = self._yielded - 1 if i is None else int(i)
         if not 0 <= i < self.num_batches:
             raise InputError(f"batch {i} is outside this rank's {self.num_batches} batches")
         gb = self.rank + i * self.world_size
@@ -554,7 +560,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
         d["_plan"] = None
-        d["_last"] = None
+        d["_last_plan"] = None
         return d
 
 
