@@ -161,11 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     table.add(
         "ER graph (networkx)", m_er.seconds, t.get("ER graph", float("nan")), m_er.peak_increase_mib
     )
+    gw_check = float(g.params.get("recall_check_s", 0.0))
+    gw_build = gw_knn - gw_check
     table.add(
-        "kNN graph (pynndescent, n_neighbors 30)", m_nnd.seconds, gw_knn, m_nnd.peak_increase_mib
+        "kNN graph build (pynndescent, n_neighbors 30)",
+        m_nnd.seconds,
+        gw_build,
+        m_nnd.peak_increase_mib,
     )
     table.add(
-        "recall check (exact, 1,000 items)", m_rec.seconds, "(in kNN step)", m_rec.peak_increase_mib
+        "kNN recall check (exact, 1,000 items)", m_rec.seconds, gw_check, m_rec.peak_increase_mib
     )
     rest = m_gw.seconds - sum(t.get(s, 0.0) for s in ("k-means", "ER graph", "kNN knn"))
     table.add("rest: read .npy, validate, write Parquet + SHA-256", "-", rest, "-")
@@ -175,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ratios = Table("targets (ratios from this run)", ["check", "measured", "target", "met"])
     r_total = m_gw.seconds / bare_total
-    r_knn = gw_knn / m_nnd.seconds
+    r_build = gw_build / m_nnd.seconds
+    r_knn = gw_knn / (m_nnd.seconds + m_rec.seconds)
     r_mem = (m_gw.peak_increase_mib or float("nan")) / vec_mib
     recall = g.params["recall"]
     ratios.add(
@@ -185,10 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         "yes" if r_total <= 1.25 else "NO",
     )
     ratios.add(
-        "kNN step / bare pynndescent",
-        f"{r_knn:.3f}x",
+        "kNN build / bare pynndescent build",
+        f"{r_build:.3f}x",
         "<= 1.0x (same recall)",
-        "yes" if r_knn <= 1.0 else ("within noise" if r_knn <= 1.05 else "NO"),
+        "yes" if r_build <= 1.0 else "NO",
+    )
+    ratios.add(
+        "kNN step incl. recall check / bare build + check",
+        f"{r_knn:.3f}x",
+        "<= 1.0x",
+        "yes" if r_knn <= 1.0 else "NO",
     )
     ratios.add(
         "kNN recall (graphwalk / bare)",

@@ -7,6 +7,7 @@ Every graph is held as CSR arrays: ``indptr`` int64 of length ``n_nodes + 1``, `
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -393,8 +394,13 @@ def knn_items_graph(
     if chosen == "exact":
         params.update(recall=1.0, recall_sample=0)
     else:
+        t0 = time.perf_counter()
         recall, m_used = knn_recall(xs, ids, sample=recall_sample, seed=seed)
-        params.update(recall=round(recall, 5), recall_sample=m_used)
+        params.update(
+            recall=round(recall, 5),
+            recall_sample=m_used,
+            recall_check_s=round(time.perf_counter() - t0, 3),
+        )
         if recall < 0.9:
             warnings.warn(
                 f"kNN graph {name!r} has recall {recall:.3f} on {m_used} sampled items; "

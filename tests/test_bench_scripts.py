@@ -31,6 +31,7 @@ def test_bench_index_records_its_table(tmp_path):
     )
     data = json.loads(out.with_suffix(".json").read_text())
     checks = {row[0]: row for row in data["ratios"]}
+    assert "kNN build / bare pynndescent build" in checks
     assert (
         "command / sum of bare calls" in checks and "GraphIndex.load (verify checksums)" in checks
     )
