@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         chk.add(
             f"{name}: µs per batch",
             f"{r['us_per_batch']:.2f}",
-            "<= 10",
-            "yes" if r["us_per_batch"] <= 10 else "NO",
+            f"<= 10 at torch's 28 µs (ANCHORS); <= {10 * torch_us / 28:.1f} at this run's {torch_us:.1f}",
+            "yes" if r["us_per_batch"] <= 10 * torch_us / 28 else "NO",
         )
         chk.add(
             f"{name}: vs RandomSampler+BatchSampler",
@@ -154,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             f"cold Numba compile of the sampler kernels: {res['numba_compile_s']:.1f} s "
             "(cached afterwards: `cache=True`)"
         )
+    chk.notes.append(
+        "absolute times drift on shared machines (ANCHORS.md): the 10 µs target is scaled by "
+        "RandomSampler + BatchSampler's time in this run against its ANCHORS figure of 28 µs"
+    )
     chk.notes.append(
         "memory: peak of NumPy allocations (tracemalloc) while the sampler is built and its first "
         "epoch planned, per item, beyond the loaded index"
