@@ -271,6 +271,14 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         mean_deg = max(1.0, g.n_edges / max(1, g.n_nodes))
         self._budget = max(16, int(2 * self.batch_size / mean_deg))
         self._crc = _crc(*self._arrays) if any(a.flags.writeable for a in self._arrays) else None
+        # what a saved state must match: the stored index's checksums, or (for an index that was
+        # never saved) a CRC of the walked arrays, computed once here, not in every state_dict()
+        crc = (
+            self._crc
+            if self._crc is not None
+            else (None if index.fingerprint else _crc(*self._arrays))
+        )
+        self._index_id = index.fingerprint or f"crc:{crc}"
         self.labels = (
             labels if labels is not None else ("label" if "label" in index.labels else None)
         )
@@ -520,7 +528,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             "seed": self.seed,
             "world_size": self.world_size,
             "n_items": self.index.n_items,
-            "index": self.index.fingerprint or f"crc:{_crc(*self._arrays)}",
+            "index": self._index_id,
         }
 
     def state_dict(self) -> dict[str, Any]:
