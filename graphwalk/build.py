@@ -83,7 +83,11 @@ def build_index(
         graph_level: the level cluster graphs are built over (default: ``kmeans`` if built,
             else the first label level).
         cluster_space: the space k-means runs in (default: the first).
-        degree, p, connect: ER parameters (see :func:`graphwalk.graphs.er_graph`).
+        degree, p: ER parameters (see :func:`graphwalk.graphs.er_graph`).
+        connect: make the cluster graphs (``er`` and ``knn-clusters``) one connected component
+            (default); false keeps them as built. The edges added are counted in each graph's
+            ``params["edges_added_to_connect"]`` (see :func:`graphwalk.graphs.er_graph` and
+            :func:`graphwalk.graphs.knn_clusters_graph`).
         k, metric, knn_backend, recall_sample: kNN parameters (``knn-clusters`` uses ``k`` too,
             capped at ``n_clusters - 1``).
         seed: seeds k-means, the ER graph and the recall sample.
@@ -206,6 +210,7 @@ def build_index(
                         base_level().centroids,
                         min(k, base_level().n_clusters - 1),
                         metric=metric,
+                        connect=connect,
                         level=base_level().name,
                     ),
                 ),

@@ -177,12 +177,19 @@ def er_graph(
     )
 
 
-def _affinity(dist2: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.float32]:
-    """Map squared L2 distances (of normalised vectors for cosine) to positive weights."""
+def _affinity(
+    dist2: npt.NDArray[np.float32], metric: str, *, scale: float | None = None
+) -> npt.NDArray[np.float32]:
+    """Map squared L2 distances (of normalised vectors for cosine) to positive weights.
+
+    For ``l2`` the weight is ``exp(-dist2 / scale)``, ``scale`` defaulting to the median of
+    ``dist2`` (pass it to weigh more edges on the same scale).
+    """
     if metric == "cosine":
         w = 1.0 - dist2 / 4.0  # (1 + cos) / 2 for unit vectors
     else:
-        scale = float(np.median(dist2)) if dist2.size else 1.0
+        if scale is None:
+            scale = float(np.median(dist2)) if dist2.size else 1.0
         w = np.exp(-dist2 / (scale if scale > 0 else 1.0))
     return np.clip(w, 1e-6, 1.0).astype(np.float32)
 
@@ -260,26 +267,103 @@ def _normalise(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+def _join_components(
+    c: npt.NDArray[np.float32], comp: npt.NDArray[np.int32], n_comp: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Edges that join the components ``comp`` of the points ``c`` into one, nearest pairs first.
+
+    Prim's algorithm over components: starting from the component of point 0, repeatedly join the
+    nearest outside point (by exact squared L2 distance) to the points already joined, and take in
+    its whole component. The ``n_comp - 1`` edges form a minimum spanning tree of the components
+    (the weight between two components being their closest pair of points); with two components
+    the one edge joins their closest pair. Distances are computed in blocks of rows, never all
+    ``n x n`` at once. Ties go to the lowest point id: the result is deterministic.
+    """
+    n = c.shape[0]
+    x = c.astype(np.float64)
+    sq = np.einsum("ij,ij->i", x, x)
+    members = np.argsort(comp, kind="stable")
+    bounds = np.searchsorted(comp[members], np.arange(n_comp + 1))
+    block = max(1, (1 << 22) // max(n, 1))  # rows per block: at most ~32 MB of float64 distances
+    best = np.full(n, np.inf)  # squared distance from each outside point to the joined points
+    near = np.full(n, -1, dtype=np.int64)  # the joined point it is nearest to
+    joined = np.zeros(n, dtype=bool)
+    src: list[int] = []
+    dst: list[int] = []
+    cur = int(comp[0])
+    for _ in range(n_comp):
+        new = members[bounds[cur] : bounds[cur + 1]]
+        joined[new] = True
+        best[new] = np.inf
+        for s in range(0, new.size, block):
+            rows = new[s : s + block]
+            d = sq[rows, None] + sq[None, :] - 2.0 * (x[rows] @ x.T)
+            arg = d.argmin(axis=0)
+            dmin = d[arg, np.arange(n)]
+            better = (dmin < best) & ~joined
+            best[better] = dmin[better]
+            near[better] = rows[arg[better]]
+        if len(src) == n_comp - 1:
+            break
+        v = int(np.argmin(best))
+        src.append(int(near[v]))
+        dst.append(v)
+        cur = int(comp[v])
+    return np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+
+
 def knn_clusters_graph(
     centroids: npt.NDArray[np.float32],
     k: int,
     *,
     metric: str = "l2",
+    connect: bool = True,
     name: str = "knn-clusters",
     level: str | None = None,
 ) -> Graph:
-    """Each cluster joined to its ``k`` nearest centroids; symmetrised (undirected)."""
+    """Each cluster joined to its ``k`` nearest centroids; symmetrised (undirected).
+
+    Args:
+        centroids: ``(n_clusters, dim)`` float32 centroids.
+        k: neighbours per cluster, ``1 <= k < n_clusters``.
+        metric: ``"l2"`` or ``"cosine"`` (centroids are normalised, then compared with L2).
+        connect: when true (default) the graph is made one connected component: components are
+            joined by their nearest pairs of centroids (a minimum spanning tree over components,
+            ``n_components - 1`` edges, weighted like the other edges). The number of edges added
+            is recorded in ``params["edges_added_to_connect"]``; false keeps the graph as built.
+    """
+    from scipy.sparse.csgraph import connected_components
+
     n = centroids.shape[0]
     k = _check_k(k, n, "clusters")
+    if metric not in ("l2", "cosine"):
+        raise InputError(f"metric should be 'l2' or 'cosine', but got {metric!r}")
     c = _normalise(centroids) if metric == "cosine" else centroids
     ids, dist = _exact_knn(c, c, k + 1, show=False)
     ids, dist = _drop_self(ids, dist, k, np.arange(n))
-    w = _affinity(dist.reshape(-1), metric)
     src = np.repeat(np.arange(n), k)
+    dst = ids.reshape(-1)
+    d2 = dist.reshape(-1)
+    scale = float(np.median(d2)) if d2.size else 1.0
+    added = 0
+    if connect:
+        import scipy.sparse as sp
+
+        adj = sp.csr_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n))
+        n_comp, comp = connected_components(adj, directed=True, connection="weak")
+        if n_comp > 1:
+            a, b = _join_components(c, comp.astype(np.int32), int(n_comp))
+            diff = c[a].astype(np.float64) - c[b].astype(np.float64)
+            extra = np.einsum("ij,ij->i", diff, diff).astype(np.float32)
+            src = np.concatenate([src, a])
+            dst = np.concatenate([dst, b])
+            d2 = np.concatenate([d2, extra])
+            added = int(a.size)
+    w = _affinity(d2, metric, scale=scale)
     indptr, indices, weights = csr_from_edges(
         n,
-        np.concatenate([src, ids.reshape(-1)]),
-        np.concatenate([ids.reshape(-1), src]),
+        np.concatenate([src, dst]),
+        np.concatenate([dst, src]),
         np.concatenate([w, w]),
     )
     return Graph(
@@ -290,7 +374,13 @@ def knn_clusters_graph(
         weights,
         level=level,
         directed=False,
-        params={"method": "knn-centroids", "k": k, "metric": metric},
+        params={
+            "method": "knn-centroids",
+            "k": k,
+            "metric": metric,
+            "connect": connect,
+            "edges_added_to_connect": added,
+        },
     )
 
 

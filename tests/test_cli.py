@@ -207,3 +207,25 @@ def test_inspect_errors(tmp_path, capsys):
     assert "does not exist" in _err(capsys)
     assert main(["index"]) == 2  # argparse usage error
     assert main(["--version"]) == 0
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_knn_clusters_connected_unless_allow_disconnected(tmp_path, capsys, allow):
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(size=(200, 4)), rng.normal(size=(200, 4)) + 1000.0])
+    np.save(tmp_path / "two.npy", x.astype(np.float32))
+    out = tmp_path / "t.gw"
+    args = ["index", "--embeddings", str(tmp_path / "two.npy"), "--clusters", "10"]
+    args += ["--graph", "knn-clusters", "--k", "2", "--out", str(out)]
+    assert main([*args, "--allow-disconnected"] if allow else args) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["build"]["connect"] is not allow
+    assert main(["inspect", str(out), "--json"]) == 0
+    g = json.loads(capsys.readouterr().out)["graphs"]["knn-clusters"]
+    assert g["params"] == manifest["graphs"][0]["params"]
+    assert g["params"]["connect"] is not allow
+    if allow:
+        assert g["components"] > 1 and g["params"]["edges_added_to_connect"] == 0
+    else:
+        assert g["components"] == 1 and g["params"]["edges_added_to_connect"] >= 1

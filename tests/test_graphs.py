@@ -129,3 +129,79 @@ def test_knn_clusters_graph_is_symmetric():
     assert (a != a.T).nnz == 0 and (g.degrees >= 3).all()
     with pytest.raises(InputError, match="only 30 clusters"):
         knn_clusters_graph(c, 30)
+
+
+def _two_groups():
+    rng = np.random.default_rng(0)
+    near = rng.normal(size=(5, 2)).astype(np.float32)
+    far = (rng.normal(size=(5, 2)) + 1000.0).astype(np.float32)
+    return np.vstack([near, far])
+
+
+def test_knn_clusters_graph_connected_by_default():
+    g = knn_clusters_graph(_two_groups(), 2)
+    assert _components(g) == 1
+    assert g.params["connect"] is True and g.params["edges_added_to_connect"] == 1
+    a = g.to_scipy()
+    assert (a != a.T).nnz == 0
+
+
+def test_knn_clusters_graph_disconnected_when_asked():
+    g = knn_clusters_graph(_two_groups(), 2, connect=False)
+    assert _components(g) == 2
+    assert g.params["connect"] is False and g.params["edges_added_to_connect"] == 0
+
+
+def test_knn_clusters_connecting_edge_joins_nearest_pair():
+    c = _two_groups()
+    g = knn_clusters_graph(c, 2)
+    h = knn_clusters_graph(c, 2, connect=False)
+    a, b = g.to_scipy().tocoo(), h.to_scipy()
+    new = [(i, j) for i, j in zip(a.row, a.col, strict=True) if i < j and b[i, j] == 0]
+    d = ((c[:5, None].astype(np.float64) - c[None, 5:]) ** 2).sum(-1)
+    i, j = np.unravel_index(d.argmin(), d.shape)
+    assert new == [(i, j + 5)]
+    # weighted like the other edges: exp(-d2 / median kNN d2), kNN weights unchanged
+    scale = np.median(np.sort(((c[:, None] - c[None]) ** 2).sum(-1), axis=1)[:, 1:3])
+    want = np.clip(np.exp(-d.min() / scale), 1e-6, 1.0)
+    np.testing.assert_allclose(g.to_scipy()[i, j + 5], want, rtol=1e-5)
+    keep = h.to_scipy()
+    np.testing.assert_array_equal(g.to_scipy()[keep.nonzero()], keep[keep.nonzero()])
+
+
+@pytest.mark.parametrize(
+    "sizes,k,scale",
+    [((3, 4, 5, 6, 7, 3), 2, 1000.0), ((20, 30, 25), 2, 10.0), ((1500, 3, 1500, 1300), 10, 1000.0)],
+)
+def test_knn_clusters_connecting_edges_are_a_minimum_spanning_tree(sizes, k, scale):
+    # the last case has components larger than one block of distance rows
+    from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+
+    rng = np.random.default_rng(1)
+    offsets = rng.uniform(0, scale, size=(len(sizes), 3))
+    c = np.vstack(
+        [rng.normal(size=(s, 3)) + o for s, o in zip(sizes, offsets, strict=True)]
+    ).astype(np.float32)
+    h = knn_clusters_graph(c, k, connect=False)
+    n_comp, comp = connected_components(h.to_scipy(), directed=False)
+    assert n_comp > 1
+    g = knn_clusters_graph(c, k)
+    assert _components(g) == 1 and g.params["edges_added_to_connect"] == n_comp - 1
+    c64 = c.astype(np.float64)
+    between = np.zeros((n_comp, n_comp))
+    for p in range(n_comp):
+        for q in range(p + 1, n_comp):
+            a, b = c64[comp == p], c64[comp == q]
+            d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T
+            between[p, q] = d2.min()
+    added = (g.to_scipy() - (h.to_scipy() != 0).multiply(g.to_scipy())).tocoo()
+    pairs = [(i, j) for i, j in zip(added.row, added.col, strict=True) if i < j]
+    assert len(pairs) == n_comp - 1
+    lengths = []
+    for i, j in pairs:
+        p, q = sorted((comp[i], comp[j]))
+        d2 = ((c64[i] - c64[j]) ** 2).sum()
+        np.testing.assert_allclose(d2, between[p, q], rtol=1e-6)
+        lengths.append(d2)
+    np.testing.assert_allclose(sum(lengths), minimum_spanning_tree(between).sum(), rtol=1e-6)
+    np.testing.assert_array_equal(knn_clusters_graph(c, k).indices, g.indices)

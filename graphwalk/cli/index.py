@@ -74,7 +74,8 @@ def register(sub: Any) -> None:
     g.add_argument(
         "--allow-disconnected",
         action="store_true",
-        help="keep the ER graph as sampled (isolated nodes, several components)",
+        help="keep the er and knn-clusters graphs as built (possibly several components); "
+        "by default their components are joined and the edges added counted in the manifest",
     )
     g.add_argument(
         "--k", type=int, default=10, help="neighbours per node for kNN graphs (default 10)"
