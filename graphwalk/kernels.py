@@ -15,7 +15,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["cluster_batches", "item_batches", "random_walks", "seed_state"]
+__all__ = [
+    "ROOT_DEFAULT",
+    "ROOT_TELEPORT",
+    "cluster_batches",
+    "item_batches",
+    "mix_counts",
+    "random_walks",
+    "seed_state",
+]
 
 _M = np.uint64(0x2545F4914F6CDD1D)
 _S12, _S25, _S27, _S32 = np.uint64(12), np.uint64(25), np.uint64(27), np.uint64(32)
@@ -28,6 +36,16 @@ def seed_state(*words: int) -> np.ndarray:
     )
     s[0] |= np.uint64(1)
     return s
+
+
+def mix_counts(sizes: np.ndarray, mix: float) -> np.ndarray:
+    """Items drawn from outside the community in each batch: ``mix`` of every batch on average,
+    exactly (``floor(mix * items so far)`` carried from batch to batch, not rounded per batch)."""
+    cum = np.zeros(sizes.shape[0] + 1, np.int64)
+    np.cumsum(sizes, out=cum[1:])
+    # float64 is exact for the counts of any real epoch (< 2**53 items)
+    floors = np.floor(float(mix) * cum.astype(np.float64) + 1e-9).astype(np.int64)
+    return np.minimum(np.diff(floors), sizes).astype(np.int64)
 
 
 @njit(inline="always")
@@ -58,6 +76,11 @@ def _mix64(x: np.uint64) -> np.uint64:
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return (z ^ (z >> np.uint64(31))) | np.uint64(1)
+
+
+#: ``roots_given[b]`` values: a node id forces ROOT; these two leave it to the walk.
+ROOT_DEFAULT = -1  # the walk's own move (to a neighbour, or a teleport)
+ROOT_TELEPORT = -2  # a teleport asked for by a policy
 
 
 # ----------------------------------------------------------------------------- plain walks
@@ -163,7 +186,7 @@ def cluster_batches(
     root_in,
     roots_given,
     k,
-    mix,
+    n_out,
     restart,
     weighted,
     epoch_mode,
@@ -171,16 +194,19 @@ def cluster_batches(
     o0,
     out_roots,
     out_comm,
+    last_comm,
 ):
     """Walk the cluster graph for global batches ``[b0, b1)``, writing items from ``out_items[o0]``.
 
     State arrays (``seg``, ``taken``, ``alive``/``apos``, ``stamp``, ``state``) persist across
     calls, so an online policy can call one batch at a time. ``roots_given[b] >= 0`` forces the
-    ROOT of batch ``b`` (a learned policy's choice); otherwise the walk moves to a random
+    ROOT of batch ``b`` (a learned policy's choice), ``ROOT_TELEPORT`` teleports; otherwise the walk moves to a random
     neighbour with items left (by edge weight if ``weighted``), or teleports with probability
     ``restart`` and whenever no neighbour has items left.
 
-    Returns ``(next_root, n_alive, o)``.
+    The clusters of the last batch's community are left in ``last_comm[:ncomm]``.
+
+    Returns ``(next_root, n_alive, o, ncomm)``.
     """
     K = mem_indptr.shape[0] - 1
     n_alive = n_alive_in
@@ -196,11 +222,14 @@ def cluster_batches(
     cs = np.empty(K, np.int64)  # community members' segment starts, sizes and items taken
     cn = np.empty(K, np.int64)
     ct = np.empty(K, np.int64)
+    ncomm = 0
     for b in range(b0, b1):
         size = sizes[b]
         mark = b + 1
         if roots_given[b] >= 0:
             root = roots_given[b]
+        elif roots_given[b] == ROOT_TELEPORT:
+            root = -1
         if root < 0 or _rem(root, taken, mem_indptr) == 0:
             root = _pick_outside(state, alive, n_alive, stamp, mark, taken, mem_indptr)
         comm[0] = root
@@ -242,8 +271,8 @@ def cluster_batches(
             comm_rem += _rem(c, taken, mem_indptr)
         out_roots[b] = root
         out_comm[b] = comm_rem
-        n_out = int(mix * size + 0.5)
-        n_in = size - n_out
+        n_mix = n_out[b]
+        n_in = size - n_mix
         nt = 0
         for j in range(ncomm):
             c = comm[j]
@@ -286,7 +315,7 @@ def cluster_batches(
                 alive[n_alive - 1] = c
                 apos[c] = n_alive - 1
                 n_alive -= 1
-        for _ in range(n_out):
+        for _ in range(n_mix):
             c = _pick_outside(state, alive, n_alive, stamp, mark, taken, mem_indptr)
             if c < 0:  # everything left is in the community
                 r = _below(state, comm_rem)
@@ -305,6 +334,9 @@ def cluster_batches(
             )
             out_items[o] = item
             o += 1
+        if b == b1 - 1:
+            for j in range(ncomm):
+                last_comm[j] = comm[j]
         if not epoch_mode:  # with replacement: every batch sees full clusters again
             for j in range(ncomm):
                 taken[comm[j]] = 0
@@ -335,23 +367,25 @@ def cluster_batches(
                         break
             else:
                 root = nb[_below(state, cnt)]
-    return root, n_alive, o
+    return root, n_alive, o, ncomm
 
 
 # ----------------------------------------------------------------------------- item walk
 _USED = np.uint8(0x80)
-_MARK = np.uint8(0x7F)
+_SEEN = np.uint8(0x40)
+_NOT_SEEN = np.uint8(0xBF)
+_NOT_USED = np.uint8(0x7F)
 
 
 @njit(inline="always")
-def _next_unused(order, flags, n, epoch_mode, advance=True):
+def _next_unused(order, flags, n, epoch_mode):
     """The next unused item in the epoch's pseudo-random order ``(start + t * stride) % n``.
 
     ``order = [stride, start, t]`` with ``gcd(stride, n) == 1``, so ``t = 0 .. n-1`` visits every
     item once. In epoch mode ``t`` only grows: an item passed over was used then and stays used,
-    so finding unused items costs O(n) per epoch in all. With replacement it wraps around.
-    ``advance=False`` leaves the pointer on the item found (for a ROOT that the batch may not
-    take). Returns -1 when every item is used.
+    so finding unused items costs O(n) per epoch in all. With replacement it wraps around. The
+    pointer stays on the item returned (the caller may not use it, e.g. a ROOT in a batch made
+    only of ``mix`` items). Returns -1 when every item is used.
     """
     for _ in range(n):
         t = order[2]
@@ -359,154 +393,184 @@ def _next_unused(order, flags, n, epoch_mode, advance=True):
             if epoch_mode:
                 return -1
             t = 0
-        order[2] = t + 1
         i = (order[1] + t * order[0]) % n
         if not flags[i] & _USED:
-            if not advance:
-                order[2] = t
+            order[2] = t
             return i
+        order[2] = t + 1
     return -1
+
+
+@njit(inline="always")
+def _random_unused(state, order, flags, n, epoch_mode):
+    """A uniformly random unused item: up to 32 uniform draws, then (when unused items have
+    become rare, late in an epoch) the next unused one in the epoch's random order."""
+    for _ in range(32):
+        i = _below(state, n)
+        if not flags[i] & _USED:
+            return i
+    return _next_unused(order, flags, n, epoch_mode)
+
+
+@njit(inline="always")
+def _take(i, flags, out_items, o):
+    flags[i] |= _USED
+    out_items[o] = i
+    return o + 1
 
 
 @njit(cache=True, nogil=True)
 def item_batches(
     g_indptr,
     g_indices,
+    g_weights,
     flags,
     order,
     queue,
     state,
     sizes,
+    n_out,
     b0,
     b1,
     root_in,
     roots_given,
-    mix,
     restart,
+    weighted,
     budget,
     epoch_mode,
     out_items,
     o0,
     out_roots,
     out_comm,
+    out_fill,
+    cand,
+    cand_count,
 ):
-    """Walk an item graph for global batches ``[b0, b1)``.
+    """Walk an item graph for global batches ``[b0, b1)``; :mod:`graphwalk.reference` has the
+    same walk written plainly.
 
-    The community of ROOT is its neighbourhood grown breadth-first through the graph (passing
-    through items already used this epoch); unused items are taken as they are discovered, so a
-    batch of n on a graph of degree d expands about n / d nodes, 8 at a time (their memory reads
-    overlap). When the queue runs out, growth restarts from the next unused item in the epoch's
-    pseudo-random order. Once expansions yield under one new item each, or after ``budget``
-    expansions (late in an epoch, when most neighbours are used), the batch is completed from
-    that order directly, so a batch costs O(budget * degree + batch_size) whatever is left. The next ROOT is an unused neighbour of the most recently reached nodes.
+    A batch is ROOT's neighbourhood grown breadth-first *through* the graph: every node reached is
+    passed through, and the unused items among them are taken as they are discovered, until
+    ``sizes[b] - n_out[b]`` are taken (ROOT itself first when unused). If everything reachable is
+    used, the search goes on from a random unused item. ``n_out[b]`` random unused items from
+    anywhere complete the batch (the ``mix`` share).
 
-    ``flags[i]``: bit 7 = item used this epoch, bits 0-6 = the (cyclic) mark of the last batch
-    that reached it, so one byte per item answers both questions with one memory access.
+    ROOT then moves to a neighbour that still has unused items near it, within two hops
+    (uniformly, or by edge weight if ``weighted``); with probability ``restart``, or when no
+    neighbour has, it teleports to a uniformly random unused item. With replacement every item is
+    unused again after each batch, so every neighbour qualifies.
 
-    Returns ``(next_root, o)``.
+    Each batch expands at most ``budget`` nodes. Late in an epoch, when the unused items left are
+    scattered, a batch that has not filled by then is completed with random unused items
+    (``out_fill[b]`` counts them): a batch costs O(budget * degree + batch_size) whatever is left.
+
+    ``roots_given[b]`` >= 0 forces the ROOT of batch ``b`` (a policy's choice), ``ROOT_TELEPORT``
+    asks for a teleport, ``ROOT_DEFAULT`` lets the walk move. After each batch its ROOT's
+    candidates are in ``cand[:cand_count[0]]`` (positions in ROOT's row), with the unused items
+    within two hops of each in ``cand_count[1:]``.
+
+    ``flags[i]``: bit 7 = used this epoch, bit 6 = reached by the current batch's search (cleared
+    after every batch through the queue, which holds exactly the nodes reached).
+
+    Returns ``(next_root, o)`` (``next_root`` -1: teleport).
     """
     root = root_in
     o = o0
     cap = queue.shape[0]
     n = flags.shape[0]
-    rs = np.empty(8, np.int64)  # row bounds of the chunk of queued nodes being expanded
-    re = np.empty(8, np.int64)
     for b in range(b0, b1):
-        size = sizes[b]
-        mark = np.uint8(b % 127 + 1)
-        if mark == 1:  # marks wrap around: forget which batch reached what
-            for i in range(n):
-                flags[i] &= _USED
-        if roots_given[b] >= 0:
-            root = roots_given[b]
-        if root < 0 or flags[root] & _USED:
-            root = _next_unused(order, flags, n, epoch_mode, False)
+        given = roots_given[b]
+        if given >= 0:
+            root = given
+        elif given == ROOT_TELEPORT:
+            root = -1
+        if root < 0:
+            root = _random_unused(state, order, flags, n, epoch_mode)
         out_roots[b] = root
-        n_out = int(mix * size + 0.5)
-        n_in = size - n_out
+        n_in = sizes[b] - n_out[b]
         start_o = o
-        got = 0
+        flags[root] |= _SEEN
+        queue[0] = root
+        tail = 1
         head = 0
-        tail = 0
+        if not flags[root] & _USED and n_in > 0:
+            o = _take(root, flags, out_items, o)
         left = budget
-        nxt = root
-        while got < n_in:
-            if nxt >= 0:  # a new seed of the community: take it, queue it for expansion
-                if not flags[nxt] & _USED:
-                    out_items[o] = nxt
-                    o += 1
-                    got += 1
-                flags[nxt] = _USED | mark
-                if tail < cap:
-                    queue[tail] = nxt
-                    tail += 1
-                nxt = -1
-                continue
-            if left <= 0:  # budget spent: complete the batch in the epoch's order
-                while got < n_in:
-                    i = _next_unused(order, flags, n, epoch_mode)
-                    flags[i] = _USED | mark
-                    out_items[o] = i
-                    o += 1
-                    got += 1
+        while o - start_o < n_in:
+            if left <= 0 or tail >= cap:  # budget spent: complete with random unused items
+                out_fill[b] = n_in - (o - start_o)
+                while o - start_o < n_in:
+                    o = _take(
+                        _random_unused(state, order, flags, n, epoch_mode), flags, out_items, o
+                    )
                 break
-            if head == tail:
-                nxt = _next_unused(order, flags, n, epoch_mode)
+            if head == tail:  # everything reachable is used: go on from a random unused item
+                s = _random_unused(state, order, flags, n, epoch_mode)
+                flags[s] |= _SEEN
+                queue[tail] = s
+                tail += 1
+                o = _take(s, flags, out_items, o)
                 continue
-            # expand up to 8 queued nodes at once: first issue every row's reads, then every
-            # neighbour's flag read, so the cache misses overlap instead of forming a chain
-            c = min(8, tail - head, left)
-            for q in range(c):
-                node = queue[head + q]
-                rs[q] = g_indptr[node]
-                re[q] = g_indptr[node + 1]
-            touch = np.uint8(0)
-            for q in range(c):
-                for j in range(rs[q], re[q]):
-                    touch |= flags[g_indices[j]]
-            head += c
-            left -= c
-            got_before = got
-            for q in range(c):
-                for j in range(rs[q], re[q]):
-                    nbr = g_indices[j]
-                    f = flags[nbr]
-                    if (f & _MARK) != mark:
-                        flags[nbr] = _USED | mark
-                        if not f & _USED:
-                            out_items[o] = nbr
-                            o += 1
-                            got += 1
-                            if got == n_in:
-                                break
-                        if tail < cap:
-                            queue[tail] = nbr
-                            tail += 1
-                if got == n_in:
+            v = queue[head]
+            head += 1
+            left -= 1
+            for j in range(g_indptr[v], g_indptr[v + 1]):
+                w = g_indices[j]
+                f = flags[w]
+                if f & _SEEN:
+                    continue
+                if tail >= cap:
                     break
-            if touch == 255:  # never true for valid flags; keeps the prefetch loop alive
-                out_comm[b] = -1
-            if got - got_before < c:  # under one new item per expansion: the neighbourhood is
-                left = 0  # used up, complete the batch from the epoch's order
+                flags[w] = f | _SEEN
+                queue[tail] = w
+                tail += 1
+                if not f & _USED:
+                    o = _take(w, flags, out_items, o)
+                    if o - start_o == n_in:
+                        break
         out_comm[b] = tail
-        for _ in range(n_out):
-            i = _next_unused(order, flags, n, epoch_mode)
-            flags[i] = _USED | mark
-            out_items[o] = i
-            o += 1
+        for t in range(tail):  # forget what this batch's search reached
+            flags[queue[t]] &= _NOT_SEEN
+        for _ in range(n_out[b]):  # the mix share: random unused items from anywhere
+            o = _take(_random_unused(state, order, flags, n, epoch_mode), flags, out_items, o)
         if not epoch_mode:  # with replacement: the batch's items are unused again
             for t in range(start_o, o):
-                flags[out_items[t]] &= _MARK
-        root = -1
-        if not (restart > 0.0 and _uniform(state) < restart):
-            for t in range(tail - 1, max(-1, tail - 9), -1):
-                node = queue[t]
-                for j in range(g_indptr[node], g_indptr[node + 1]):
-                    if not flags[g_indices[j]] & _USED:
-                        root = g_indices[j]
-                        break
-                if root >= 0:
+                flags[out_items[t]] &= _NOT_USED
+        # candidates: ROOT's neighbours with unused items within two hops
+        a = g_indptr[root]
+        ncand = 0
+        for j in range(g_indptr[root + 1] - a):
+            u = g_indices[a + j]
+            cnt = 0 if flags[u] & _USED else 1
+            for j1 in range(g_indptr[u], g_indptr[u + 1]):
+                x = g_indices[j1]
+                if not flags[x] & _USED:
+                    cnt += 1
+                for j2 in range(g_indptr[x], g_indptr[x + 1]):
+                    if not flags[g_indices[j2]] & _USED:
+                        cnt += 1
+            if cnt > 0:
+                cand[ncand] = j
+                cand_count[1 + ncand] = cnt
+                ncand += 1
+        cand_count[0] = ncand
+        # move ROOT (the static walk; with a policy the next batch's roots_given overrides it)
+        if ncand == 0 or (restart > 0.0 and _uniform(state) < restart):
+            root = -1
+        elif weighted:
+            tot = 0.0
+            for c in range(ncand):
+                tot += g_weights[a + cand[c]]
+            u = _uniform(state) * tot
+            pick = cand[ncand - 1]
+            for c in range(ncand):
+                u -= g_weights[a + cand[c]]
+                if u < 0.0:
+                    pick = cand[c]
                     break
+            root = g_indices[a + pick]
+        else:
+            root = g_indices[a + cand[_below(state, ncand)]]
     return root, o
 
 

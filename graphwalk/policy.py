@@ -1,31 +1,107 @@
-"""Policies that choose the next ROOT of a walk.
+"""Policies that choose the next ROOT of a walk, and the protocol that feeds them rewards.
 
 The built-in uniform (or edge-weighted) move is *static*: it needs no feedback, so the Numba kernel
-walks a whole epoch in one call. A :class:`WalkPolicy` subclass is *online*: the sampler asks it for
-every batch's ROOT, so it can learn from training feedback (the learned RL walker plugs in here).
-In distributed training every rank runs the policy for every global batch: its decisions must
-depend only on what all ranks share (the seed, the epoch, all-reduced rewards).
+walks a whole epoch in one call. A :class:`WalkPolicy` is *online*: the sampler asks it for every
+batch's ROOT, so it can learn from training feedback (the learned walker plugs in here).
+
+The protocol, in the order things happen for global batch ``b`` of epoch ``e``:
+
+1. :meth:`WalkPolicy.select` gets a :class:`WalkStep` (``epoch``, ``batch``, the previous ROOT,
+   the candidates: ROOT's neighbours with items left near them, with how many) and returns a node,
+   or :data:`TELEPORT`. With no candidate, ``step.alive()`` lists the nodes that still have items.
+2. The batch is drawn; :meth:`WalkPolicy.observe` is told the ROOT and community actually used.
+3. The loop trains on the batch (often several batches later: a ``DataLoader`` with workers runs the
+   sampler ``num_workers * prefetch_factor`` batches ahead) and calls
+   ``sampler.report(reward)``; the sampler hands the reward to :meth:`WalkPolicy.learn` together
+   with the very :class:`WalkStep` of that batch, whatever the delay. Rewards are handed over at the
+   start of each round of ``world_size`` global batches (every batch on one process), in batch
+   order, so that every rank, given the same rewards (``report`` shares them), makes the same
+   choices.
+
+Resume never asks the policy again about batches already decided: the sampler's ``state_dict``
+holds the epoch's choices so far and the policy's own :meth:`WalkPolicy.state_dict` (parameters,
+optimiser, RNG, reward normaliser), which the policy must fill for resume to be exact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["WalkPolicy"]
+__all__ = ["TELEPORT", "WalkPolicy", "WalkStep"]
+
+#: What :meth:`WalkPolicy.select` returns to ask for a teleport to a random node with items left.
+TELEPORT = -1
+
+
+@dataclass
+class WalkStep:
+    """One decision of a walk: what the policy saw, what it chose, and what was drawn.
+
+    Attributes:
+        epoch: the epoch of the walk.
+        batch: the global batch (``rank + i * world_size`` for rank ``rank``'s ``i``-th batch).
+        previous_root: the previous batch's ROOT (-1 before the first batch).
+        candidates: nodes the walk may move to: ROOT's neighbours with items left (cluster
+            graphs) or through which the breadth-first search reaches the next unused items (item
+            graphs); with replacement, all of ROOT's neighbours.
+        remaining: for each candidate, its items left (cluster graphs) or the unused items found
+            through it at the nearest depth (item graphs).
+        choice: what the policy returned (set after :meth:`WalkPolicy.select`).
+        root: the ROOT actually used (after a teleport: the node drawn).
+        teleported: whether ROOT was drawn at random (asked for, or no candidate).
+        community: the community's nodes (cluster graphs: ROOT and its sampled neighbours; item
+            graphs: ROOT).
+        community_size: items the community held when the batch was drawn (cluster graphs) or
+            nodes its search reached (item graphs).
+        size: items in the batch.
+    """
+
+    epoch: int
+    batch: int
+    previous_root: int
+    candidates: npt.NDArray[np.int64]
+    remaining: npt.NDArray[np.int64]
+    choice: int = TELEPORT
+    root: int = -1
+    teleported: bool = False
+    community: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    community_size: int = 0
+    size: int = 0
+    _alive: Callable[[], npt.NDArray[np.int64]] | None = field(default=None, repr=False)
+
+    def alive(self) -> npt.NDArray[np.int64]:
+        """The nodes that still have items this epoch (all nodes with replacement).
+
+        Computed on request, and only while :meth:`WalkPolicy.select` runs (on an item graph it
+        is a pass over every item)."""
+        if self._alive is None:
+            raise RuntimeError("WalkStep.alive() is only available inside WalkPolicy.select()")
+        return self._alive()
 
 
 class WalkPolicy:
     """Base class of online ROOT-choosing policies.
 
-    Subclasses override :meth:`choose`; :meth:`reset` and :meth:`update` are optional hooks, and
-    :meth:`state_dict`/:meth:`load_state_dict` carry learned state through checkpoints.
+    Override :meth:`select` (full context) or the simpler :meth:`choose`; the other hooks are
+    optional. Every hook is called in the main process (a ``DataLoader`` iterates its batch sampler
+    there, whatever ``num_workers``).
     """
 
     def reset(self, epoch: int, seed: int) -> None:
-        """Called at the start of every epoch's walk."""
+        """Called when a new epoch's walk starts (not when a resumed epoch is replayed)."""
+
+    def select(self, step: WalkStep) -> int:
+        """Return the ROOT of ``step.batch``: a node id, or :data:`TELEPORT` (-1) to jump to a
+        uniformly random node with items left. On a cluster graph the node must have items left;
+        on an item graph any node may be ROOT (the batch is the unused items nearest to it).
+
+        The default calls :meth:`choose` with the step's fields."""
+        return self.choose(step.batch, step.previous_root, step.candidates, step.remaining)
 
     def choose(
         self,
@@ -34,24 +110,25 @@ class WalkPolicy:
         candidates: npt.NDArray[np.int64],
         remaining: npt.NDArray[np.int64],
     ) -> int:
-        """Return the ROOT of global batch ``batch``.
+        """The simple form of :meth:`select` (global batch, previous ROOT, candidates, items
+        left per candidate). Return a node or :data:`TELEPORT`."""
+        raise NotImplementedError("a WalkPolicy overrides select() or choose()")
 
-        Args:
-            batch: the global batch index in this epoch.
-            previous_root: the ROOT of the previous batch (-1 for the first).
-            candidates: neighbours of ``previous_root`` that still have items this epoch (may be
-                empty: return -1 to teleport to a random node with items left).
-            remaining: items left in each candidate (cluster graphs) or 1 (item graphs).
+    def observe(self, step: WalkStep) -> None:
+        """Called after the batch of ``step`` is drawn: ``step.root``, ``step.community`` and
+        ``step.teleported`` say what was actually used."""
 
-        Returns:
-            A node id with items left, or -1 to let the walk teleport.
-        """
-        raise NotImplementedError
+    def learn(self, step: WalkStep, reward: float) -> None:
+        """The reward of the batch drawn at ``step`` (credited exactly, however late it arrives).
+
+        The default calls :meth:`update` with the global batch."""
+        self.update(step.batch, reward)
 
     def update(self, batch: int, reward: float) -> None:
-        """Feedback for a batch (e.g. the gradient-alignment reward)."""
+        """The simple form of :meth:`learn`: global batch of the current epoch and its reward."""
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything the policy's future choices depend on (parameters, RNG, statistics)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -9,10 +9,13 @@ for a user-set number of batches.
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 import zlib
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +25,23 @@ from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
 from graphwalk.index import GraphIndex
-from graphwalk.kernels import cluster_batches, item_batches, max_degree, seed_state
-from graphwalk.policy import WalkPolicy
+from graphwalk.kernels import (
+    ROOT_DEFAULT,
+    ROOT_TELEPORT,
+    cluster_batches,
+    item_batches,
+    max_degree,
+    mix_counts,
+    seed_state,
+)
+from graphwalk.policy import TELEPORT, WalkPolicy, WalkStep
 from graphwalk.validation import check_positive_int
 
 __all__ = ["BatchInfo", "GraphWalkBatchSampler", "GraphWalkSampler", "batch_sizes"]
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+#: item graphs: a batch's search may expand this many nodes per item of the batch
+_BUDGET_PER_ITEM = 8
 
 
 def batch_sizes(
@@ -67,13 +80,24 @@ def batch_sizes(
 
 @dataclass
 class BatchInfo:
-    """What a batch came from: for logging, never needed by the plain path."""
+    """What a batch came from: for logging, never needed by the plain path.
+
+    ``batch`` is this rank's batch index in the epoch, ``global_batch`` its index in the walk
+    (``rank + batch * world_size``). ``delay`` (set by :meth:`GraphWalkBatchSampler.report`) is
+    how many batches the sampler had yielded after this one when its reward arrived.
+    ``random_fill`` (item graphs) counts the items completed at random because the search budget
+    ran out (late in an epoch, when the unused items are scattered)."""
 
     batch: int
     root: int
     community_size: int
     size: int
     homophily: float | None = None
+    epoch: int = 0
+    global_batch: int = 0
+    teleported: bool = False
+    random_fill: int = 0
+    delay: int | None = None
 
 
 @dataclass
@@ -84,7 +108,10 @@ class _Plan:
     roots: npt.NDArray[np.int64]
     community: npt.NDArray[np.int64]
     done: int  # global batches computed so far (online policies compute lazily)
+    given: npt.NDArray[np.int64]  # ROOT per global batch: a node, ROOT_DEFAULT or ROOT_TELEPORT
     walker: Any = None
+    fill: npt.NDArray[np.int64] | None = None  # item graphs: items completed at random
+    choices: list[int] = field(default_factory=list)  # what the policy returned, per global batch
 
 
 def _dist_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -141,13 +168,17 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         batch_size: items per batch (the last batch of an epoch may be smaller, see
             :func:`batch_sizes`).
         graph: which graph to walk (default: the index's only graph).
-        k: neighbours of ROOT sampled into each community (cluster graphs). Nodes with fewer
-            neighbours that still have items contribute all of them.
+        k: cluster graphs only: neighbours of ROOT sampled into each community (default 4). Nodes
+            with fewer neighbours that still have items contribute all of them. On an item graph
+            the community is ROOT's breadth-first neighbourhood, as large as the batch, and
+            passing ``k`` is an error (the indexer's ``k``, neighbours per item, is a different
+            thing).
         mix: share of each batch drawn from outside the community (0 = pure homophily,
             1 = a random batch), against single-community batches that can zero the gradient of
-            contrastive losses or skew BatchNorm statistics.
+            contrastive losses or skew BatchNorm statistics. Exact on average: the rounding of
+            each batch's count is carried to the next batch.
         restart: probability of teleporting to a random node instead of moving to a neighbour.
-        weighted: sample neighbours and moves by edge weight instead of uniformly.
+        weighted: choose neighbours (and moves) by edge weight instead of uniformly.
         replacement: draw each batch from full communities (items may repeat across batches);
             an epoch is then ``num_batches`` batches per rank.
         num_batches: batches per rank per epoch in ``replacement`` mode (default: as many as
@@ -158,7 +189,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         rank, world_size: default from ``torch.distributed`` when initialised, else 0 and 1.
         dataset: if given, its length must equal the index's number of items.
         policy: an online :class:`~graphwalk.policy.WalkPolicy` choosing each ROOT (default: the
-            built-in static walk, computed for a whole epoch at once by a Numba kernel).
+            built-in static walk, computed for a whole epoch at once by a Numba kernel). See
+            :meth:`report` for how rewards reach it.
         labels: label set used for :attr:`BatchInfo.homophily` (default: ``"label"`` if present).
 
     Every new pass (``iter()``) advances the epoch by itself, unless :meth:`set_epoch` or
@@ -166,8 +198,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
     ``set_epoch`` before each pass to choose epochs yourself). Loops that stop after ``len()``
     batches without exhausting the iterator (Lightning) therefore still see a new walk each epoch.
 
-    .. warning:: Batches depend on ``(seed, epoch, rank, world_size)`` and on the settings above,
-       not on the number of threads or on global random state.
+    .. warning:: Batches depend on ``(seed, epoch, rank, world_size)``, on the settings above and,
+       with a policy, on the policy's choices; not on the number of threads or global random state.
     """
 
     def __init__(
@@ -176,7 +208,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         batch_size: int,
         *,
         graph: str | None = None,
-        k: int = 4,
+        k: int | None = None,
         mix: float = 0.0,
         restart: float = 0.0,
         weighted: bool = False,
@@ -204,10 +236,14 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 f"batch_size={batch_size} is larger than the {n} items of the index; "
                 f"use batch_size <= {n}"
             )
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0):
             raise InputError(f"k should be a non-negative integer, but got k={k!r}")
         for name, v in (("mix", mix), ("restart", restart)):
-            if not (isinstance(v, (int, float)) and 0.0 <= float(v) <= 1.0):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float, np.integer, np.floating))
+                or not 0.0 <= float(v) <= 1.0
+            ):
                 raise InputError(f"{name} should be in [0, 1], but got {name}={v!r}")
         if dataset is not None and len(dataset) != n:
             raise InputError(
@@ -217,12 +253,14 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         g = index.graph(graph)
         self.graph_name = graph if graph is not None else next(iter(index.graphs))
         self.kind = g.kind
-        self.k, self.mix, self.restart, self.weighted = (
-            int(k),
-            float(mix),
-            float(restart),
-            bool(weighted),
-        )
+        if g.kind == "item" and k is not None:
+            raise InputError(
+                f"k={k} applies to cluster graphs (neighbour clusters per community); on the item "
+                f"graph {self.graph_name!r} a batch is ROOT's breadth-first neighbourhood, grown "
+                "to batch_size: leave k out"
+            )
+        self.k: int | None = None if g.kind == "item" else (4 if k is None else int(k))
+        self.mix, self.restart, self.weighted = float(mix), float(restart), bool(weighted)
         self.replacement, self.drop_last, self.seed = bool(replacement), bool(drop_last), int(seed)
         self.rank, self.world_size = _dist_default(rank, world_size)
         if n < self.world_size:
@@ -247,6 +285,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             self._sizes, self.num_batches = batch_sizes(
                 n, self.batch_size, self.world_size, self.drop_last
             )
+        self._n_out = mix_counts(self._sizes, self.mix)
         self._offsets = np.zeros(self._sizes.size + 1, np.int64)
         np.cumsum(self._sizes, out=self._offsets[1:])
         self._offsets_list: list[int] = self._offsets.tolist()
@@ -264,12 +303,12 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 raise InputError(
                     f"item graph {g.name!r} has {g.n_nodes} nodes but the index has {n} items"
                 )
-            self._arrays = (g.indptr, g.indices)
+            self._arrays = (g.indptr, g.indices, g.weights)
         self._graph = g
-        # item graphs: nodes a batch may expand before it fills up from random unused items; an
-        # unused neighbourhood fills a batch after about batch_size / degree expansions
-        mean_deg = max(1.0, g.n_edges / max(1, g.n_nodes))
-        self._budget = max(16, int(2 * self.batch_size / mean_deg))
+        self._maxdeg = max(1, int(max_degree(g.indptr)))
+        # item graphs: nodes one batch's search may expand (taking, then looking for the next
+        # ROOT); beyond it the batch is completed with random unused items (late in an epoch)
+        self._budget = max(64, _BUDGET_PER_ITEM * self.batch_size)
         self._crc = _crc(*self._arrays) if any(a.flags.writeable for a in self._arrays) else None
         # what a saved state must match: the stored index's checksums, or (for an index that was
         # never saved) a CRC of the walked arrays, computed once here, not in every state_dict()
@@ -291,6 +330,14 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._yielded = 0
         self._plan: _Plan | None = None
         self._last_plan: _Plan | None = None  # the plan of the last batch yielded
+        # the policy protocol (see graphwalk.policy)
+        self._replay: dict[str, Any] | None = None  # a loaded epoch's choices, replayed lazily
+        self._inflight: deque[tuple[int, int]] = (
+            deque()
+        )  # (epoch, global batch) yielded, unreported
+        self._inbox: list[tuple[int, int, float]] = []  # rewards arrived, not yet handed over
+        self._steps: dict[tuple[int, int], WalkStep] = {}  # decided, reward not yet handed over
+        self._skipped_rewards = 0
 
     # ------------------------------------------------------------------ protocol
     def __len__(self) -> int:
@@ -320,6 +367,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._resume = 0
         self._yielded = start
         self._consumed = start > 0
+        self._inflight.clear()  # batches of an abandoned pass are never trained
         return start
 
     def _batches(self, start: int) -> Iterator[list[int]]:
@@ -342,6 +390,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             if plan.done <= gb:
                 self._advance(plan, gb + 1)
             self._yielded = i + 1
+            self._inflight.append((plan.epoch, gb))
             yield items[bounds[gb] : bounds[gb + 1]].tolist()
 
     # ------------------------------------------------------------------ the walk
@@ -365,6 +414,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             np.full(nb, -1, np.int64),
             np.zeros(nb, np.int64),
             0,
+            given=np.full(nb, ROOT_DEFAULT, np.int64),
         )
         state = seed_state(self.seed, epoch, 0x67770A1C)
         g = self._graph
@@ -384,45 +434,167 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 apos=apos,
                 n_alive=int(alive.size),
                 stamp=np.zeros(K, np.int64),
+                comm=np.zeros(K + 1, np.int64),
                 state=state,
                 root=-1,
                 o=0,
             )
         else:
             n = self.index.n_items
+            mean_deg = max(1.0, g.n_edges / max(1, n))
+            cap = int(min(n + 1, self._budget * max(16.0, 2.0 * mean_deg) + self._maxdeg + 1))
+            d = self._maxdeg
             plan.walker = dict(
-                flags=np.zeros(n, np.uint8),  # used this epoch (bit 7), batch mark (bits 0-6)
+                flags=np.zeros(n, np.uint8),  # bit 7: used this epoch; bit 6: reached by the batch
                 order=_epoch_order(n, self.seed, epoch),
+                queue=np.empty(cap, np.int32),
+                cand=np.zeros(d, np.int64),
+                cand_count=np.zeros(d + 1, np.int64),
                 state=state,
                 root=-1,
                 o=0,
-                queue=np.empty(
-                    max(64, 8 * int(self._sizes.max(initial=1))) + int(max_degree(g.indptr)),
-                    np.int32,
-                ),
             )
-        if self.policy is not None:
-            self.policy.reset(epoch, self.seed)
-        else:
-            self._advance(plan, nb)
+            plan.fill = np.zeros(nb, np.int64)
         self._plan = plan
+        replay = (
+            self._replay if self._replay is not None and self._replay["epoch"] == epoch else None
+        )
+        self._replay = None
+        if self.policy is None:
+            self._run(plan, 0, nb)
+            return plan
+        self._hand_over(epoch, 0)  # rewards of earlier epochs that arrived after their last round
+        self._steps = {key: s for key, s in self._steps.items() if key[0] >= epoch - 1}
+        if replay is None or not replay["started"]:
+            self.policy.reset(epoch, self.seed)
+        if replay is not None:  # decisions already made this epoch: replay, never ask again
+            for b, choice in enumerate(replay["choices"]):
+                self._decide(plan, b, forced=int(choice))
+            keep = {int(gb) for gb in replay["pending"]}
+            for b in range(plan.done):
+                if b not in keep:
+                    self._steps.pop((epoch, b), None)
         return plan
 
     def _advance(self, plan: _Plan, upto: int) -> None:
-        """Compute global batches ``[plan.done, upto)``."""
-        given = np.full(self._sizes.size, -1, np.int64)
-        if self.policy is None:
-            self._run(plan, plan.done, upto, given)
-            return
+        """Decide and draw global batches ``[plan.done, upto)`` (policy path)."""
         for b in range(plan.done, upto):
-            given[b] = self._policy_root(plan, b)
-            self._run(plan, b, b + 1, given)
+            self._decide(plan, b)
 
-    def _run(self, plan: _Plan, b0: int, b1: int, given: npt.NDArray[np.int64]) -> None:
+    def _candidates(
+        self, plan: _Plan, b: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        g = self._graph
+        prev = int(plan.roots[b - 1]) if b > 0 else -1
+        if prev < 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        w = plan.walker
+        a = int(g.indptr[prev])
+        if self.kind == "cluster":
+            nbrs = g.indices[a : int(g.indptr[prev + 1])].astype(np.int64)
+            rem = np.diff(self._mem_indptr)[nbrs] - (0 if self.replacement else w["taken"][nbrs])
+            keep = rem > 0
+            return nbrs[keep], rem[keep].astype(np.int64)
+        cnt = int(w["cand_count"][0])
+        pos = w["cand"][:cnt]
+        return g.indices[a + pos].astype(np.int64), w["cand_count"][1 : 1 + cnt].copy()
+
+    def _alive_fn(self, plan: _Plan) -> Any:
+        w = plan.walker
+        if self.kind == "cluster":
+            if self.replacement:
+                return lambda: np.flatnonzero(np.diff(self._mem_indptr) > 0).astype(np.int64)
+            return lambda: np.sort(w["alive"][: w["n_alive"]])
+        if self.replacement:
+            return lambda: np.arange(self.index.n_items, dtype=np.int64)
+        return lambda: np.flatnonzero(w["flags"] < 0x80).astype(np.int64)
+
+    def _check_choice(self, plan: _Plan, b: int, choice: Any) -> int:
+        if isinstance(choice, bool) or not isinstance(choice, (int, np.integer)):
+            raise TypeError(
+                f"{type(self.policy).__name__}.select() should return a node id (int) or "
+                f"TELEPORT (-1), but returned {choice!r} for batch {b}"
+            )
+        c = int(choice)
+        if c == TELEPORT:
+            return c
+        n_nodes = self._graph.n_nodes
+        if not 0 <= c < n_nodes:
+            raise InputError(
+                f"{type(self.policy).__name__} chose node {c} for batch {b} of epoch "
+                f"{plan.epoch}, outside the graph's {n_nodes} nodes; return a candidate, a node "
+                "of step.alive(), or TELEPORT (-1)"
+            )
+        if self.kind == "cluster":
+            size = int(self._mem_indptr[c + 1] - self._mem_indptr[c])
+            left = size - (0 if self.replacement else int(plan.walker["taken"][c]))
+            if left <= 0:
+                raise InputError(
+                    f"{type(self.policy).__name__} chose cluster {c} for batch {b} of epoch "
+                    f"{plan.epoch}, which has no items left; return a candidate, a node of "
+                    "step.alive(), or TELEPORT (-1)"
+                )
+        return c
+
+    def _decide(self, plan: _Plan, b: int, forced: int | None = None) -> None:
+        """Ask the policy for batch ``b``'s ROOT (or replay ``forced``), then draw the batch."""
+        policy = self.policy
+        assert policy is not None
+        if forced is None and b % self.world_size == 0:
+            self._hand_over(plan.epoch, b)
+        cands, rem = self._candidates(plan, b)
+        step = WalkStep(
+            plan.epoch,
+            b,
+            int(plan.roots[b - 1]) if b > 0 else -1,
+            cands,
+            rem,
+        )
+        if forced is None:
+            step._alive = self._alive_fn(plan)
+            try:
+                choice = self._check_choice(plan, b, policy.select(step))
+            finally:
+                step._alive = None
+        else:
+            choice = forced
+        step.choice = choice
+        plan.given[b] = ROOT_TELEPORT if choice == TELEPORT else choice
+        ncomm = self._run(plan, b, b + 1)
+        step.root = int(plan.roots[b])
+        step.teleported = choice == TELEPORT
+        if self.kind == "cluster":
+            step.community = plan.walker["comm"][:ncomm].copy()
+        else:
+            step.community = np.array([step.root], np.int64)
+        step.community_size = int(plan.community[b])
+        step.size = int(self._sizes[b])
+        plan.choices.append(choice)
+        self._steps[(plan.epoch, b)] = step
+        if forced is None:
+            policy.observe(step)
+
+    def _hand_over(self, epoch: int, b: int) -> None:
+        """Give the policy the rewards that arrived for batches decided before global batch ``b``
+        of ``epoch``, in batch order (called at the start of every round of ``world_size``)."""
+        if not self._inbox:
+            return
+        ready = sorted(r for r in self._inbox if (r[0], r[1]) < (epoch, b))
+        if not ready:
+            return
+        self._inbox = [r for r in self._inbox if (r[0], r[1]) >= (epoch, b)]
+        assert self.policy is not None
+        for e, gb, reward in ready:
+            step = self._steps.pop((e, gb), None)
+            if step is not None:
+                self.policy.learn(step, reward)
+
+    def _run(self, plan: _Plan, b0: int, b1: int) -> int:
         w = plan.walker
         g = self._graph
+        ncomm = 0
         if self.kind == "cluster":
-            root, w["n_alive"], w["o"] = cluster_batches(
+            root, w["n_alive"], w["o"], ncomm = cluster_batches(
                 self._mem_indptr,
                 w["seg"],
                 w["taken"],
@@ -438,9 +610,9 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 b0,
                 b1,
                 w["root"],
-                given,
+                plan.given,
                 self.k,
-                self.mix,
+                self._n_out,
                 self.restart,
                 self.weighted,
                 not self.replacement,
@@ -448,70 +620,157 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 w["o"],
                 plan.roots,
                 plan.community,
+                w["comm"],
             )
         else:
+            assert plan.fill is not None
             root, w["o"] = item_batches(
                 g.indptr,
                 g.indices,
+                g.weights,
                 w["flags"],
                 w["order"],
                 w["queue"],
                 w["state"],
                 self._sizes,
+                self._n_out,
                 b0,
                 b1,
                 w["root"],
-                given,
-                self.mix,
+                plan.given,
                 self.restart,
+                self.weighted,
                 self._budget,
                 not self.replacement,
                 plan.items,
                 w["o"],
                 plan.roots,
                 plan.community,
+                plan.fill,
+                w["cand"],
+                w["cand_count"],
             )
         w["root"] = int(root)
         plan.done = b1
+        return int(ncomm)
 
-    def _policy_root(self, plan: _Plan, b: int) -> int:
-        assert self.policy is not None
-        w = plan.walker
-        g = self._graph
-        prev = int(plan.roots[b - 1]) if b > 0 else -1
-        if prev >= 0:
-            nbrs = g.indices[g.indptr[prev] : g.indptr[prev + 1]].astype(np.int64)
+    # ------------------------------------------------------------------ rewards
+    def report(self, reward: float | None = None, *, batch: int | None = None) -> BatchInfo:
+        """Credit ``reward`` to a batch the training loop has trained on (policy path).
+
+        Call it once per batch, after the training step, in the order the loader delivers
+        batches: by default it credits the oldest batch this rank yielded and has not reported
+        (a ``DataLoader`` delivers batches in the order the sampler yields them, whatever its
+        workers); ``batch`` names this rank's batch of the current epoch instead. ``reward=None``
+        marks the batch trained without a reward. The sampler runs ahead of training (by
+        ``num_workers * prefetch_factor`` batches with workers), so rewards reach the policy
+        late; each is handed to :meth:`WalkPolicy.learn` with the very step it rewards.
+
+        Under ``torch.distributed`` (``world_size > 1``) this is a collective: every rank calls
+        it once per step, the rewards of all ranks are gathered, and every rank's policy learns
+        from all of them, so the ranks keep making the same choices.
+
+        The reports also say where the loop is: with a policy, :meth:`state_dict` resumes after
+        the last reported batch. Non-finite rewards are skipped (counted, one warning).
+
+        Returns:
+            The :class:`BatchInfo` of the credited batch, with ``delay`` set.
+        """
+        if self.policy is None:
+            raise InputError(
+                "report() feeds rewards to a policy, and this sampler has none; pass "
+                "policy=... (see graphwalk.policy)"
+            )
+        if reward is not None and (
+            isinstance(reward, bool) or not isinstance(reward, (int, float, np.number))
+        ):
+            try:
+                reward = float(reward)  # a 0-d tensor or array
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"reward should be a number or None, but got {type(reward).__name__}"
+                ) from None
+        if batch is None:
+            if not self._inflight:
+                raise InputError(
+                    "report(): no batch is waiting for a reward (every batch yielded so far was "
+                    "reported); call report() once per batch, after training on it"
+                )
+            epoch, gb = self._inflight.popleft()
         else:
-            nbrs = np.empty(0, np.int64)
-        if self.kind == "cluster":
-            rem = np.diff(self._mem_indptr)[nbrs] - (0 if self.replacement else w["taken"][nbrs])
-        else:
-            rem = (w["flags"][nbrs] < 0x80).astype(np.int64)  # bit 7 clear: unused
-        keep = rem > 0
-        choice = int(self.policy.choose(b, prev, nbrs[keep], rem[keep]))
-        if choice >= g.n_nodes or choice < -1:
-            raise InputError(f"policy chose node {choice}, outside the graph's {g.n_nodes} nodes")
-        return choice
+            key = (self._epoch, self.rank + int(batch) * self.world_size)
+            if key not in self._inflight:
+                raise InputError(
+                    f"report(batch={batch}): batch {batch} of epoch {self._epoch} was not yielded "
+                    "by this pass or was reported already"
+                )
+            self._inflight.remove(key)
+            epoch, gb = key
+        delay = sum(1 for e, g in self._inflight if (e, g) > (epoch, gb))
+        rows = [(epoch, gb, reward)]
+        if self.world_size > 1:
+            rows = _gather_rewards(epoch, gb, reward, self.world_size)
+        for e, g, r in rows:
+            if r is None:
+                continue
+            if not math.isfinite(r):
+                self._skipped_rewards += 1
+                if self._skipped_rewards == 1:
+                    warnings.warn(
+                        f"reward {r} for batch {g} of epoch {e} is not finite: skipped (counted "
+                        "in sampler.skipped_rewards; further ones are skipped silently)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                continue
+            self._inbox.append((int(e), int(g), float(r)))
+        info = self._info(epoch, gb)
+        info.delay = delay
+        return info
+
+    @property
+    def skipped_rewards(self) -> int:
+        """Non-finite rewards skipped by :meth:`report`."""
+        return self._skipped_rewards
 
     # ------------------------------------------------------------------ logging
     def batch_info(self, i: int | None = None) -> BatchInfo:
         """Where a batch came from: this rank's batch ``i`` of the epoch being (or last) walked,
-        by default the batch yielded last (also after its epoch ended)."""
+        by default the batch yielded last (also after its epoch ended).
+
+        A ``DataLoader`` with workers runs the sampler ahead of training, so "the batch yielded
+        last" is then not the batch being trained: pass the loop's step ``i`` (as counted by
+        ``enumerate(loader)`` within the epoch), or use the :class:`BatchInfo` that
+        :meth:`report` returns."""
         plan = self._last_plan
         if plan is None or (i is None and self._yielded == 0):
             raise InputError("no batch has been yielded yet: iterate the sampler first")
         i = self._yielded - 1 if i is None else int(i)
         if not 0 <= i < self.num_batches:
             raise InputError(f"batch {i} is outside this rank's {self.num_batches} batches")
-        gb = self.rank + i * self.world_size
-        if gb >= plan.done:
-            raise InputError(f"batch {i} has not been walked yet")
+        return self._info(plan.epoch, self.rank + i * self.world_size)
+
+    def _info(self, epoch: int, gb: int) -> BatchInfo:
+        plan = self._last_plan
+        if plan is None or plan.epoch != epoch or gb >= plan.done:
+            raise InputError(f"batch {gb // self.world_size} of epoch {epoch} has not been walked")
         items = plan.items[self._offsets[gb] : self._offsets[gb + 1]]
         hom = None
         if self.labels is not None and items.size > 1:
             counts = np.unique(self.index.labels[self.labels][items], return_counts=True)[1]
             hom = float((counts * (counts - 1)).sum() / (items.size * (items.size - 1)))
-        return BatchInfo(i, int(plan.roots[gb]), int(plan.community[gb]), int(items.size), hom)
+        choice = plan.choices[gb] if gb < len(plan.choices) else None
+        return BatchInfo(
+            gb // self.world_size,
+            int(plan.roots[gb]),
+            int(plan.community[gb]),
+            int(items.size),
+            hom,
+            epoch=epoch,
+            global_batch=gb,
+            teleported=choice == TELEPORT,
+            random_fill=0 if plan.fill is None else int(plan.fill[gb]),
+        )
 
     # ------------------------------------------------------------------ state
     def _settings(self) -> dict[str, Any]:
@@ -529,28 +788,64 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             "world_size": self.world_size,
             "n_items": self.index.n_items,
             "index": self._index_id,
+            "policy": None if self.policy is None else type(self.policy).__qualname__,
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """Small, picklable state: the epoch and how many batches of it this rank has yielded."""
-        state = {
+        """Small, picklable state: the epoch and how many of its batches this rank is past.
+
+        Without a policy that is the batches yielded. With a policy it is the batches the loop
+        has :meth:`report`-ed (a loader with workers has yielded more), and the state also holds
+        the epoch's choices so far (replayed on resume, the policy is not asked again), the
+        rewards not yet handed to the policy, and a copy of the policy's own state."""
+        return self._state(live=True)
+
+    def _state(self, live: bool) -> dict[str, Any]:
+        position = self._yielded
+        if live and self.policy is not None:
+            position -= sum(1 for e, _ in self._inflight if e == self._epoch)
+        state: dict[str, Any] = {
             "version": _STATE_VERSION,
             "epoch": self._epoch,
-            "yielded": self._yielded,
+            "yielded": position,
             "settings": self._settings(),
         }
         if self.policy is not None:
-            state["policy"] = self.policy.state_dict()
+            plan = (
+                self._plan if self._plan is not None and self._plan.epoch == self._epoch else None
+            )
+            if plan is not None:
+                walk = {
+                    "choices": list(plan.choices),
+                    "started": True,
+                    "pending": sorted(b for e, b in self._steps if e == self._epoch),
+                }
+            elif self._replay is not None and self._replay["epoch"] == self._epoch:
+                walk = {k: self._replay[k] for k in ("choices", "started", "pending")}
+            else:
+                walk = {"choices": [], "started": False, "pending": []}
+            walk["inbox"] = [list(r) for r in self._inbox]
+            state["walk"] = copy.deepcopy(walk)
+            state["policy"] = copy.deepcopy(self.policy.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume where :meth:`state_dict` was taken: the next iteration yields the rest of that epoch."""
-        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
+        """Resume where :meth:`state_dict` was taken: the next iteration yields the rest of that epoch.
+
+        With a policy, a state whose choices are a prefix of the choices this sampler already
+        holds for that epoch (e.g. the older copy a ``StatefulDataLoader`` with workers took when
+        it prefetched the batch) only moves the position: the longer record of choices and the
+        policy state that goes with it are kept."""
+        if not isinstance(state, dict) or state.get("version") not in (1, _STATE_VERSION):
             raise InputError(
                 f"not a GraphWalkBatchSampler state (version {_STATE_VERSION} expected)"
             )
         mine = self._settings()
-        theirs = state.get("settings", {})
+        theirs = dict(state.get("settings", {}))
+        if state["version"] == 1:  # before item graphs ignored k and policies were recorded
+            theirs.setdefault("policy", None)
+            if self.kind == "item":
+                theirs["k"] = None
         diff = [key for key in mine if theirs.get(key) != mine[key]]
         if diff:
             key = diff[0]
@@ -558,18 +853,88 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 f"the state was saved with {key}={theirs.get(key)!r} but this sampler has "
                 f"{key}={mine[key]!r}; resume with the same index and settings"
             )
-        self._epoch = int(state["epoch"])
+        epoch, position = state.get("epoch"), state.get("yielded")
+        for name, v, hi in (("epoch", epoch, None), ("yielded", position, self.num_batches)):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, np.integer))
+                or v < 0
+                or (hi is not None and v > hi)
+            ):
+                rng = "a non-negative integer" if hi is None else f"an integer in [0, {hi}]"
+                raise InputError(f"state field {name!r} should be {rng}, but is {v!r}")
+        assert isinstance(epoch, (int, np.integer)) and isinstance(position, (int, np.integer))
+        if self.policy is not None:
+            walk = state.get("walk", {"choices": [], "started": False, "pending": [], "inbox": []})
+            choices = [int(c) for c in walk["choices"]]
+            if not all(c == TELEPORT or 0 <= c < self._graph.n_nodes for c in choices) or len(
+                choices
+            ) > int(self._sizes.size):
+                raise InputError("state field 'walk' holds choices outside the graph")
+            held = self._held_choices(int(epoch))
+            if not (
+                held is not None and len(held) >= len(choices) and held[: len(choices)] == choices
+            ):
+                if "policy" in state:
+                    self.policy.load_state_dict(copy.deepcopy(state["policy"]))
+                self._replay = {
+                    "epoch": int(epoch),
+                    "choices": choices,
+                    "started": bool(walk["started"]),
+                    "pending": [int(b) for b in walk["pending"]],
+                }
+                self._inbox = [(int(e), int(g), float(r)) for e, g, r in walk.get("inbox", [])]
+                self._steps = {}
+                self._plan = None
+        self._epoch = int(epoch)
         self._explicit = True
-        self._resume = int(state["yielded"])
+        self._resume = int(position)
         self._yielded = self._resume
-        if self.policy is not None and "policy" in state:
-            self.policy.load_state_dict(state["policy"])
+
+    def _held_choices(self, epoch: int) -> list[int] | None:
+        if self._plan is not None and self._plan.epoch == epoch:
+            return self._plan.choices
+        if self._replay is not None and self._replay["epoch"] == epoch:
+            return list(self._replay["choices"])
+        return None
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
         d["_plan"] = None
         d["_last_plan"] = None
         return d
+
+
+def _gather_rewards(
+    epoch: int, gb: int, reward: float | None, world_size: int
+) -> list[tuple[int, int, float | None]]:
+    """Every rank's ``(epoch, global batch, reward)`` of this step, on every rank."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        raise InputError(
+            f"world_size={world_size} but torch.distributed is not initialised: report() "
+            "shares rewards across ranks with a collective; call init_process_group first "
+            "(or use world_size=1)"
+        )
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if dist.get_backend() == "nccl"
+        else torch.device("cpu")
+    )
+    row = torch.tensor(
+        [float(epoch), float(gb), 0.0 if reward is None else float(reward), reward is not None],
+        dtype=torch.float64,
+        device=device,
+    )
+    out = [torch.empty_like(row) for _ in range(world_size)]
+    dist.all_gather(out, row)
+    rows = []
+    for t in out:
+        e, g, r, has = t.tolist()
+        rows.append((int(e), int(g), float(r) if has else None))
+    return rows
 
 
 class _BatchIterator(Iterator[list[int]]):
