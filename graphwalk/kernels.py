@@ -467,7 +467,7 @@ def item_batches(
     ``roots_given[b]`` >= 0 forces the ROOT of batch ``b`` (a policy's choice), ``ROOT_TELEPORT``
     asks for a teleport, ``ROOT_DEFAULT`` lets the walk move. After each batch its ROOT's
     candidates are in ``cand[:cand_count[0]]`` (positions in ROOT's row), with the unused items
-    within two hops of each in ``cand_count[1:]``.
+    among each and its own neighbours in ``cand_count[1:]`` (0 when they are two hops away).
 
     ``flags[i]``: bit 7 = used this epoch, bit 6 = reached by the current batch's search (cleared
     after every batch through the queue, which holds exactly the nodes reached).
@@ -478,6 +478,8 @@ def item_batches(
     o = o0
     cap = queue.shape[0]
     n = flags.shape[0]
+    rs = np.empty(8, np.int64)  # row bounds of the chunk of queued nodes being expanded
+    re = np.empty(8, np.int64)
     for b in range(b0, b1):
         given = roots_given[b]
         if given >= 0:
@@ -511,23 +513,39 @@ def item_batches(
                 tail += 1
                 o = _take(s, flags, out_items, o)
                 continue
-            v = queue[head]
-            head += 1
-            left -= 1
-            for j in range(g_indptr[v], g_indptr[v + 1]):
-                w = g_indices[j]
-                f = flags[w]
-                if f & _SEEN:
-                    continue
-                if tail >= cap:
-                    break
-                flags[w] = f | _SEEN
-                queue[tail] = w
-                tail += 1
-                if not f & _USED:
-                    o = _take(w, flags, out_items, o)
-                    if o - start_o == n_in:
+            # expand up to 8 queued nodes, in queue order (the batch is the same as one at a
+            # time): first every row's bounds, then every neighbour's flag, so that the cache
+            # misses overlap instead of forming a chain; then the real pass
+            c = min(8, tail - head, left)
+            for q in range(c):
+                v = queue[head + q]
+                rs[q] = g_indptr[v]
+                re[q] = g_indptr[v + 1]
+            touch = np.uint8(0)
+            for q in range(c):
+                for j in range(rs[q], re[q]):
+                    touch |= flags[g_indices[j]]
+            if touch == 0xFF:  # never true (bits 0-5 are always clear); keeps the reads alive
+                out_fill[b] = -1
+            head += c
+            left -= c
+            for q in range(c):
+                for j in range(rs[q], re[q]):
+                    w = g_indices[j]
+                    f = flags[w]
+                    if f & _SEEN:
+                        continue
+                    if tail >= cap:
                         break
+                    flags[w] = f | _SEEN
+                    queue[tail] = w
+                    tail += 1
+                    if not f & _USED:
+                        o = _take(w, flags, out_items, o)
+                        if o - start_o == n_in:
+                            break
+                if o - start_o == n_in:
+                    break
         out_comm[b] = tail
         for t in range(tail):  # forget what this batch's search reached
             flags[queue[t]] &= _NOT_SEEN
@@ -541,15 +559,22 @@ def item_batches(
         ncand = 0
         for j in range(g_indptr[root + 1] - a):
             u = g_indices[a + j]
+            u0 = g_indptr[u]
+            u1 = g_indptr[u + 1]
             cnt = 0 if flags[u] & _USED else 1
-            for j1 in range(g_indptr[u], g_indptr[u + 1]):
-                x = g_indices[j1]
-                if not flags[x] & _USED:
+            for j1 in range(u0, u1):
+                if not flags[g_indices[j1]] & _USED:
                     cnt += 1
+            near = cnt > 0
+            j1 = u0
+            while not near and j1 < u1:  # nothing within one hop: look one hop further
+                x = g_indices[j1]
                 for j2 in range(g_indptr[x], g_indptr[x + 1]):
                     if not flags[g_indices[j2]] & _USED:
-                        cnt += 1
-            if cnt > 0:
+                        near = True
+                        break
+                j1 += 1
+            if near:
                 cand[ncand] = j
                 cand_count[1 + ncand] = cnt
                 ncand += 1
