@@ -1,4 +1,5 @@
 import itertools
+import math
 import pickle
 
 import numpy as np
@@ -398,3 +399,285 @@ def test_item_walk_over_many_batches_wraps_its_marks(index):
     s = GraphWalkBatchSampler(index, 2, graph="knn", mix=0.2)
     batches = list(s)
     assert len(batches) == 350 and sorted(_flat(batches)) == list(range(700))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 6: item-graph walks keep their promise (each test failed on the walk before the issue)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    idx = gw.build_index(x.astype(np.float32), labels=y, graphs=["knn"], k=10, seed=0)
+    return idx, y
+
+
+def _hom(items, y):
+    counts = np.unique(y[np.asarray(items)], return_counts=True)[1]
+    n = len(items)
+    return float((counts * (counts - 1)).sum() / (n * (n - 1)))
+
+
+def _by_tenth(batches, y):
+    """Mean share of same-label pairs per tenth of the epoch (NaN where a tenth has no batch)."""
+    total = sum(len(b) for b in batches)
+    tenths = [[] for _ in range(10)]
+    pos = 0
+    for b in batches:
+        tenths[min(9, int(10 * (pos + len(b) / 2) / total))].append(_hom(b, y))
+        pos += len(b)
+    return np.array([np.mean(t) if t else np.nan for t in tenths])
+
+
+def test_item_batches_are_neighbourhoods_on_digits(digits):
+    # before: 0.18 on average, 0.10-0.13 after the first third (random batches: 0.10)
+    idx, y = digits
+    rand = _hom(np.arange(len(y)), y)
+    per_seed = np.array(
+        [_by_tenth(list(GraphWalkBatchSampler(idx, 64, seed=s)), y) for s in range(5)]
+    )
+    mean = np.nanmean(per_seed, axis=0)
+    assert rand < 0.11
+    assert mean[0] > 0.8 and np.nanmean(mean) > 0.6
+    assert (mean[:8] > 0.5).all(), mean  # every tenth until the last ones stays homophilous
+
+
+def _pure_blobs(n=3000, centers=6, seed=0):
+    rng = np.random.default_rng(seed)
+    c = rng.normal(scale=50.0, size=(centers, 8))
+    y = np.repeat(np.arange(centers), n // centers)
+    x = (c[y] + rng.normal(size=(y.size, 8))).astype(np.float32)
+    return x, y
+
+
+def test_item_batches_stay_near_root_on_pure_blobs():
+    # a kNN graph that is 100% same-label: before, batches of 256 were at the random level from
+    # the second batch on, most items more than 4 hops from ROOT
+    import scipy.sparse.csgraph as csg
+
+    x, y = _pure_blobs()
+    idx = gw.build_index(x, labels=y, graphs=["knn"], k=10, seed=0)
+    g = idx.graphs["knn"]
+    assert (y[g.indices] == np.repeat(y, np.diff(g.indptr))).all()  # the premise: pure graph
+    s = GraphWalkBatchSampler(idx, 256, seed=1)
+    batches = list(s)
+    for i, b in enumerate(batches[: len(batches) // 2]):
+        assert _hom(b, y) > 0.95, (i, _hom(b, y))
+        root = s.batch_info(i).root
+        hops = csg.shortest_path(g.to_scipy(), unweighted=True, indices=[root])[0][b]
+        assert np.mean(hops <= 4) > 0.9, (i, np.mean(hops <= 4))
+
+
+def test_item_root_moves_to_neighbours_or_teleports(digits):
+    # before: the next ROOT was an unused node 2-3 hops away, never a neighbour
+    idx, _ = digits
+    g = idx.graphs["knn"]
+    s = GraphWalkBatchSampler(idx, 8, seed=0)
+    list(s)
+    roots = [s.batch_info(i).root for i in range(len(s))]
+    moves = [r in set(g.neighbors(p).tolist()) for p, r in itertools.pairwise(roots)]
+    assert np.mean(moves) > 0.3  # small batches leave unused items near ROOT: the walk moves
+    # restart=1 always teleports: the next ROOT is a uniformly random unused item, rarely adjacent
+    t = GraphWalkBatchSampler(idx, 8, seed=0, restart=1.0)
+    list(t)
+    roots = [t.batch_info(i).root for i in range(len(t))]
+    assert np.mean([r in set(g.neighbors(p).tolist()) for p, r in itertools.pairwise(roots)]) < 0.1
+
+
+def _ring_of_cliques(n_cliques=20, size=10):
+    src, dst = [], []
+    for c in range(n_cliques):
+        base = c * size
+        for a in range(size):
+            for b in range(size):
+                if a != b:
+                    src.append(base + a)
+                    dst.append(base + b)
+        nxt = ((c + 1) % n_cliques) * size
+        src += [base, nxt]
+        dst += [nxt, base]
+    n = n_cliques * size
+    ip, ix, w = csr_from_edges(n, src, dst)
+    return gw.GraphIndex(n, graphs={"knn": Graph("knn", "item", ip, ix, w, space="input")})
+
+
+def test_item_walk_with_replacement_is_not_periodic():
+    # before: period 4, 7 distinct ROOTs in 20,000 batches on a 200-node graph
+    idx = _ring_of_cliques()
+    s = GraphWalkBatchSampler(idx, 5, replacement=True, num_batches=20_000, seed=3)
+    list(s)
+    roots = np.array([s.batch_info(i).root for i in range(len(s))])
+    assert len(set(roots.tolist())) == 200  # the walk covers the whole ring
+    g = idx.graphs["knn"]
+    moved = [r in set(g.neighbors(p).tolist()) for p, r in itertools.pairwise(roots)]
+    assert np.mean(moved) > 0.99  # restart=0: every step is a move to a neighbour
+    # long-run visits of a random walk are proportional to degree: on a well-mixing graph (ER,
+    # undirected) the visit counts pass a chi-square test against deg / sum(deg)
+    er = er_graph(200, degree=8, seed=1)
+    er_idx = gw.GraphIndex(
+        200, graphs={"knn": Graph("knn", "item", er.indptr, er.indices, er.weights, space="x")}
+    )
+    t = GraphWalkBatchSampler(er_idx, 1, replacement=True, num_batches=40_000, seed=3)
+    list(t)
+    roots = np.array([t.batch_info(i).root for i in range(len(t))])
+    deg = np.diff(er.indptr)
+    visits = np.bincount(roots, minlength=200)
+    expected = deg / deg.sum() * roots.size
+    chi2 = ((visits - expected) ** 2 / expected).sum()
+    assert chi2 < 300, chi2  # 199 degrees of freedom: ~200 expected; a periodic walk gives ~1e6
+
+
+def test_item_teleports_are_uniform_and_never_stuck():
+    # before: with mix=0 every teleport returned to the same item
+    from scipy.stats import chisquare
+
+    idx = _ring_of_cliques()
+    s = GraphWalkBatchSampler(idx, 5, replacement=True, num_batches=20_000, restart=1.0, seed=4)
+    list(s)
+    roots = np.array([s.batch_info(i).root for i in range(len(s))])
+    assert chisquare(np.bincount(roots, minlength=200)).pvalue > 1e-3
+
+
+def test_item_weighted_moves_follow_edge_weights():
+    # before: weighted=True was silently ignored on item graphs
+    from scipy.stats import chisquare
+
+    weights = np.array([1.0, 2.0, 7.0])
+    src = [0, 0, 0, 1, 2, 3]
+    dst = [1, 2, 3, 0, 0, 0]
+    w = np.concatenate([weights, [1.0, 1.0, 1.0]])
+    ip, ix, ww = csr_from_edges(4, src, dst, w)
+    idx = gw.GraphIndex(4, graphs={"knn": Graph("knn", "item", ip, ix, ww, space="input")})
+    s = GraphWalkBatchSampler(idx, 1, replacement=True, num_batches=12_000, weighted=True, seed=5)
+    list(s)
+    roots = np.array([s.batch_info(i).root for i in range(len(s))])
+    after_centre = roots[1:][roots[:-1] == 0]
+    counts = np.bincount(after_centre, minlength=4)[1:]
+    assert chisquare(counts, weights / weights.sum() * counts.sum()).pvalue > 1e-3
+    uniform = GraphWalkBatchSampler(idx, 1, replacement=True, num_batches=12_000, seed=5)
+    list(uniform)
+    r2 = np.array([uniform.batch_info(i).root for i in range(len(uniform))])
+    c2 = np.bincount(r2[1:][r2[:-1] == 0], minlength=4)[1:]
+    assert chisquare(c2).pvalue > 1e-3  # and uniformly without weights
+
+
+def test_mix_is_exact_on_average():
+    # before: rounded per batch (batch 2, mix 0.25 gave 0.5; batch 3, mix 0.1 gave 0)
+    from graphwalk.kernels import mix_counts
+
+    for size, mix in ((2, 0.25), (3, 0.1), (64, 0.3), (7, 0.29)):
+        sizes = np.full(1000, size, np.int64)
+        n_out = mix_counts(sizes, mix)
+        assert n_out.sum() == int(np.floor(mix * sizes.sum() + 1e-9))
+        assert (n_out >= 0).all() and (n_out <= sizes).all()
+        assert np.abs(np.cumsum(n_out) - mix * np.cumsum(sizes)).max() < 1
+    # through the walk: with k=0 an item comes from outside ROOT's cluster only as a mix item
+    idx = _literal(10, [(i, (i + 1) % 10) for i in range(10)], [200] * 10)
+    s = GraphWalkBatchSampler(idx, 2, k=0, mix=0.25, seed=0)
+    batches = list(s)[:400]  # early on, before communities run dry
+    outside = sum(
+        sum(1 for i in b if i // 200 != s.batch_info(j).root) for j, b in enumerate(batches)
+    )
+    assert outside == 200  # exactly 0.25 of 800 items
+
+
+def test_k_on_an_item_graph_is_refused(digits):
+    idx, _ = digits
+    with pytest.raises(InputError, match="k=4 applies to cluster graphs"):
+        GraphWalkBatchSampler(idx, 64, k=4)
+
+
+def test_len_formula_when_leftovers_fold_into_the_previous_round():
+    # the README's formula: ceil(n / (batch_size * world_size)), minus one when the last round
+    # would hold fewer than world_size items (they join the previous round's batches)
+    for n, bs, world in itertools.product([26, 50, 97, 100], [3, 7, 10], [1, 2, 4]):
+        if n < world:
+            continue
+        per = math.ceil(n / (bs * world))
+        if n - (per - 1) * bs * world < world:
+            per -= 1
+        assert batch_sizes(n, bs, world, drop_last=False)[1] == per
+
+
+class _RandomLearner(WalkPolicy):
+    """Chooses from the candidates (sometimes a node with items left, sometimes a teleport) with
+    its own RNG and scores that rewards change: every choice depends on its state."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.score = {}
+
+    def select(self, step):
+        u = self.rng.random()
+        if len(step.candidates) and u < 0.7:
+            s = np.array([self.score.get(int(c), 0.0) for c in step.candidates])
+            p = np.exp(s - s.max())
+            return int(self.rng.choice(step.candidates, p=p / p.sum()))
+        if u < 0.85:
+            alive = step.alive()
+            if len(alive):
+                return int(self.rng.choice(alive))
+        return -1
+
+    def learn(self, step, reward):
+        self.score[step.root] = self.score.get(step.root, 0.0) + reward
+
+    def state_dict(self):
+        return {"rng": self.rng.bit_generator.state, "score": dict(self.score)}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.score = dict(state["score"])
+
+
+def _run_with_rewards(sampler, n_batches=None, lag=0):
+    """Iterate like a loader running ``lag`` batches ahead, reporting a reward per batch."""
+    out, it, ahead = [], iter(sampler), []
+    for b in it:
+        ahead.append(b)
+        if len(ahead) > lag:
+            done = ahead.pop(0)
+            out.append(done)
+            sampler.report(float(sum(done) % 5))
+            if n_batches is not None and len(out) == n_batches:
+                return out
+    for done in ahead:
+        out.append(done)
+        sampler.report(float(sum(done) % 5))
+        if n_batches is not None and len(out) == n_batches:
+            break
+    return out
+
+
+@given(item_case(), st.booleans(), st.integers(0, 3))
+def test_property_learning_policy_keeps_coverage_and_resumes_exactly(case, item_graph, lag):
+    n, degree, _, bs, seed = case
+    rng = np.random.default_rng(seed)
+    if item_graph:
+        src = np.repeat(np.arange(n), degree)
+        ip, ix, w = csr_from_edges(n, src, rng.integers(0, n, src.size))
+        idx = gw.GraphIndex(n, graphs={"g": Graph("g", "item", ip, ix, w, space="x")})
+    else:
+        k = max(2, min(12, n // 3))
+        idx = _literal(
+            k, [(i, (i + 1) % k) for i in range(k)], np.bincount(rng.integers(0, k, n), minlength=k)
+        )
+    for replacement in (False, True):
+        kw = dict(seed=seed, replacement=replacement)
+        if replacement:
+            kw["num_batches"] = 6
+        full_s = GraphWalkBatchSampler(idx, bs, policy=_RandomLearner(seed), **kw)
+        full = _run_with_rewards(full_s, lag=lag)
+        assert len(full) == len(full_s)
+        if not replacement:
+            assert sorted(_flat(full)) == list(range(idx.n_items))
+        assert all(len(set(b)) == len(b) for b in full)
+        cut = seed % (len(full) + 1)
+        head_s = GraphWalkBatchSampler(idx, bs, policy=_RandomLearner(seed), **kw)
+        head = _run_with_rewards(head_s, n_batches=cut, lag=lag) if cut else []
+        state = pickle.loads(pickle.dumps(head_s.state_dict()))
+        rest_s = GraphWalkBatchSampler(idx, bs, policy=_RandomLearner(seed + 1), **kw)
+        rest_s.load_state_dict(state)
+        assert head + _run_with_rewards(rest_s, lag=lag) == full
