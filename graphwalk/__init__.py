@@ -13,7 +13,7 @@ from graphwalk.cluster import Level
 from graphwalk.errors import GraphwalkError, IndexFormatError, InputError, OutputExistsError
 from graphwalk.graphs import Graph
 from graphwalk.index import GraphIndex
-from graphwalk.policy import WalkPolicy
+from graphwalk.policy import TELEPORT, WalkPolicy, WalkStep
 from graphwalk.sampler import BatchInfo, GraphWalkBatchSampler, GraphWalkSampler
 
 try:
@@ -32,7 +32,9 @@ __all__ = [
     "InputError",
     "Level",
     "OutputExistsError",
+    "TELEPORT",
     "WalkPolicy",
+    "WalkStep",
     "__version__",
     "build_index",
 ]
