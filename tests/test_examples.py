@@ -30,6 +30,21 @@ def test_stateful_dataloader_resumes_exactly():
     assert res["identical"] and res["resumed_batches"] == res["total"] - 20
 
 
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_reward_loop_credits_every_reward_with_the_delay_it_prints(num_workers, capsys):
+    res = _main("reward_loop")(epochs=2, num_workers=num_workers)
+    out = capsys.readouterr().out
+    delay = 2 * 2 if num_workers else 0  # num_workers * prefetch_factor (default 2)
+    assert res["delay"] == delay
+    assert f"reward delay: {delay} batches (num_workers={num_workers})" in out
+    assert res["steps"] == 2 * res["batches_per_epoch"] == 2 * 57  # ceil(1797 / 32)
+    # every reward but the last delay + 1 (they wait for the walk's next decision) was credited
+    assert res["credited"] == res["steps"] - delay - 1
+    assert f"rewards credited to the policy: {res['credited']} of {res['steps']}" in out
+    assert res["steered"] > res["steps"] // 2  # the policy chose most ROOTs
+    assert res["losses"][-1] < res["losses"][0]
+
+
 @pytest.mark.slow
 def test_lightning_keeps_the_sampler_and_advances_epochs():
     res = _main("lightning_module")(epochs=2)
