@@ -50,6 +50,7 @@ def test_bench_sampler_records_its_table(tmp_path):
             "--walks",
             "2000",
             "--no-pecanpy",
+            "--no-1m",
             "--record",
             str(out),
         ],
@@ -61,3 +62,22 @@ def test_bench_sampler_records_its_table(tmp_path):
     data = json.loads(out.with_suffix(".json").read_text())
     assert data["walk_msteps"] > 0 and data["pecanpy_msteps"] is None
     assert data["profile"]["rows"][0]["sampler"] == "RandomSampler + BatchSampler"
+    # digits at batches 64 and 256: speed beside torch, homophily beside the reference walk
+    runs = data["homophily"]
+    assert [(r["data"], r["batch_size"]) for r in runs] == [
+        ("digits, k=10", 64),
+        ("digits, k=10", 256),
+    ]
+    for r in runs:
+        assert r["rows"][0]["sampler"] == "RandomSampler + BatchSampler"
+        walks = [h["sampler"] for h in r["homophily"]["rows"]]
+        assert walks[-2:] == [
+            "reference BFS (knn, shortest-path move)",
+            "reference BFS (knn, two-hop move)",
+        ]
+        assert [c["reference"] for c in r["homophily"]["checks"]] == ["shortest-path", "two-hop"]
+        ref = r["homophily"]["rows"][-1]
+        assert ref["tenths"][0] > 0.3 > 0.15 > ref["random"]  # the kNN graph: mostly same-label
+    text = out.read_text()
+    assert "batch homophily per tenth of the epoch: digits, k=10" in text
+    assert "digits, k=10, batch 64, knn: lift / reference lift (two-hop move)" in text

@@ -1,4 +1,5 @@
-"""``graphwalk bench``: profile sampler throughput beside PyTorch's samplers in the same run."""
+"""``graphwalk bench``: profile sampler throughput beside PyTorch's samplers in the same run, and
+the batches' label homophily per tenth of the epoch beside the reference walk's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ def register(sub: Any) -> None:
         "bench",
         help="profile sampler throughput (batches/s, walk steps/s, memory)",
         description="Profile the walk samplers over an index or a synthetic graph, "
-        "beside RandomSampler + BatchSampler measured in the same run.",
+        "beside RandomSampler + BatchSampler measured in the same run. With labels in the index, "
+        "also report the batches' label homophily per tenth of an epoch and, on item graphs, "
+        "the reference breadth-first walk's (graphwalk.reference) in the same run.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("index", nargs="?", metavar="INDEX", help="an index directory (NAME.gw)")
@@ -33,6 +36,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-compile", action="store_true", help="skip the cold Numba compile measurement"
     )
+    p.add_argument(
+        "--no-homophily",
+        action="store_true",
+        help="skip the homophily per tenth of the epoch (and the reference walk)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=run)
 
@@ -40,7 +48,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from graphwalk.errors import InputError
     from graphwalk.index import GraphIndex
-    from graphwalk.profiling import profile_sampler, synthetic_index
+    from graphwalk.profiling import homophily_table, profile_sampler, synthetic_index
     from graphwalk.validation import check_positive_int
 
     check_positive_int("batch_size", args.batch_size)
@@ -60,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         dataloader=not args.no_dataloader,
         compile_time=not args.no_compile,
+        homophily=not args.no_homophily,
     )
     if args.json:
         print(json.dumps(res, indent=2))
@@ -83,4 +92,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if res.get("numba_compile_s") is not None:
         print(f"Numba compile of the sampler kernels (cold cache): {res['numba_compile_s']:.1f} s")
+    if res.get("homophily"):
+        print()
+        print(
+            homophily_table(res["homophily"], "batch homophily per tenth of the epoch").markdown()
+        )
     return 0
