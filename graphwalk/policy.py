@@ -49,15 +49,15 @@ class WalkStep:
         candidates: nodes the walk may move to: ROOT's neighbours with items left (cluster
             graphs) or through which the breadth-first search reaches the next unused items (item
             graphs); with replacement, all of ROOT's neighbours.
-        remaining: for each candidate, its items left (cluster graphs) or the unused items found
-            through it at the nearest depth (item graphs).
+        remaining: for each candidate, its items left (cluster graphs) or the unused items among
+            it and its own neighbours (item graphs; 0 when its unused items are two hops away).
         choice: what the policy returned (set after :meth:`WalkPolicy.select`).
         root: the ROOT actually used (after a teleport: the node drawn).
         teleported: whether ROOT was drawn at random (asked for, or no candidate).
-        community: the community's nodes (cluster graphs: ROOT and its sampled neighbours; item
-            graphs: ROOT).
-        community_size: items the community held when the batch was drawn (cluster graphs) or
-            nodes its search reached (item graphs).
+        community: the community's nodes (cluster graphs: ROOT, its sampled neighbours, and the
+            random clusters added if it ran dry while the batch was drawn; item graphs: ROOT).
+        community_size: items ROOT and its sampled neighbours held when the batch was drawn
+            (cluster graphs) or nodes its breadth-first search reached (item graphs).
         size: items in the batch.
     """
 

@@ -385,10 +385,11 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 self._yielded = i + 1
                 yield items[bounds[gb] : bounds[gb + 1]].tolist()
             return
+        nb = int(self._sizes.size)
         for i in range(start, self.num_batches):
             gb = r + i * W
-            if plan.done <= gb:
-                self._advance(plan, gb + 1)
+            if plan.done <= gb:  # decide the whole round: every rank decides every global batch
+                self._advance(plan, min(nb, (i + 1) * W))  # at the same step, with the same rewards
             self._yielded = i + 1
             self._inflight.append((plan.epoch, gb))
             yield items[bounds[gb] : bounds[gb + 1]].tolist()
@@ -586,8 +587,15 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         assert self.policy is not None
         for e, gb, reward in ready:
             step = self._steps.pop((e, gb), None)
-            if step is not None:
-                self.policy.learn(step, reward)
+            if step is None:  # only a state from an older epoch can lack it
+                warnings.warn(
+                    f"reward for batch {gb} of epoch {e} dropped: its step is no longer held "
+                    "(the sampler resumed from a state taken in a later epoch)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                continue
+            self.policy.learn(step, reward)
 
     def _run(self, plan: _Plan, b0: int, b1: int) -> int:
         w = plan.walker
@@ -942,16 +950,22 @@ class _BatchIterator(Iterator[list[int]]):
 
     def __init__(self, sampler: GraphWalkBatchSampler) -> None:
         self.sampler = sampler
-        self._gen = sampler._batches(sampler._start_pass())
+        # the pass starts at the first batch asked for: torch's DataLoader with workers calls
+        # iter() twice and keeps the second iterator, and the first must not use up a resume
+        self._gen: Iterator[list[int]] | None = None
 
     def __iter__(self) -> _BatchIterator:
         return self
 
     def __next__(self) -> list[int]:
+        if self._gen is None:
+            self._gen = self.sampler._batches(self.sampler._start_pass())
         return next(self._gen)
 
     def state_dict(self) -> dict[str, Any]:
-        return self.sampler.state_dict()
+        # a StatefulDataLoader snapshots its sampler when it asks for a batch, and resumes
+        # after the batch asked for: the position is the batches yielded, not the ones reported
+        return self.sampler._state(live=False)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sampler.load_state_dict(state)

@@ -681,3 +681,16 @@ def test_property_learning_policy_keeps_coverage_and_resumes_exactly(case, item_
         rest_s = GraphWalkBatchSampler(idx, bs, policy=_RandomLearner(seed + 1), **kw)
         rest_s.load_state_dict(state)
         assert head + _run_with_rewards(rest_s, lag=lag) == full
+
+
+def test_resume_through_a_dataloader_with_workers_keeps_the_epoch(index):
+    # torch's DataLoader with workers calls iter() twice: the first call must not use up the resume
+    ds = TensorDataset(torch.arange(700))
+    full = list(GraphWalkBatchSampler(index, 40, graph="knn", seed=5))
+    s = GraphWalkBatchSampler(index, 40, graph="knn", seed=5)
+    it = iter(s)
+    head = [next(it) for _ in range(7)]
+    t = GraphWalkBatchSampler(index, 40, graph="knn", seed=5)
+    t.load_state_dict(s.state_dict())
+    rest = [b[0].tolist() for b in DataLoader(ds, batch_sampler=t, num_workers=2)]
+    assert t.epoch == 0 and head + rest == full
