@@ -694,3 +694,36 @@ def test_resume_through_a_dataloader_with_workers_keeps_the_epoch(index):
     t.load_state_dict(s.state_dict())
     rest = [b[0].tolist() for b in DataLoader(ds, batch_sampler=t, num_workers=2)]
     assert t.epoch == 0 and head + rest == full
+
+
+@pytest.mark.parametrize("batch_size", [64, 256])
+def test_item_homophily_is_within_the_target_of_the_reference_walk(digits, batch_size):
+    # the target: in every tenth of the epoch but the last, the sampler's lift over random
+    # is at least 90% of the plain reference walk's (means over 100 seeds each, same batch sizes;
+    # a tenth of digits holds 1-3 batches, so fewer seeds leave a +-10% noise on the ratio)
+    from graphwalk.profiling import compare_lifts, homophily_by_tenth
+    from graphwalk.reference import reference_item_batches
+
+    idx, y = digits
+    g = idx.graphs["knn"]
+    SEEDS = 100
+
+    def pooled(runs):
+        res = [homophily_by_tenth(b, y) for b in runs]
+        tenths = [
+            None
+            if any(r["tenths"][t] is None for r in res)
+            else float(np.mean([r["tenths"][t] for r in res]))
+            for t in range(10)
+        ]
+        rand = res[0]["random"]
+        return {"tenths": tenths, "lift": [None if h is None else h - rand for h in tenths]}
+
+    ours = [list(GraphWalkBatchSampler(idx, batch_size, seed=s)) for s in range(SEEDS)]
+    sizes = [len(b) for b in ours[0]]
+    ref = [
+        reference_item_batches(g.indptr, g.indices, g.weights, sizes, seed=s, move="two-hop")
+        for s in range(SEEDS)
+    ]
+    cmp = compare_lifts(pooled(ours), pooled(ref))
+    assert cmp["all_met"], cmp["ratio"]
