@@ -402,13 +402,15 @@ def _next_unused(order, flags, n, epoch_mode):
 
 
 @njit(inline="always")
-def _random_unused(state, order, flags, n, epoch_mode):
-    """A uniformly random unused item: up to 32 uniform draws, then (when unused items have
-    become rare, late in an epoch) the next unused one in the epoch's random order."""
-    for _ in range(32):
-        i = _below(state, n)
-        if not flags[i] & _USED:
-            return i
+def _random_unused(state, order, flags, n, epoch_mode, left):
+    """A random unused item: uniform draws while at least 1 item in 16 is unused (``left`` of
+    ``n``; at most 32 draws), else (late in an epoch) the next unused one in the epoch's random
+    order, so that a draw never costs more than a few dozen reads."""
+    if 16 * left >= n:
+        for _ in range(32):
+            i = _below(state, n)
+            if not flags[i] & _USED:
+                return i
     return _next_unused(order, flags, n, epoch_mode)
 
 
@@ -487,7 +489,7 @@ def item_batches(
         elif given == ROOT_TELEPORT:
             root = -1
         if root < 0:
-            root = _random_unused(state, order, flags, n, epoch_mode)
+            root = _random_unused(state, order, flags, n, epoch_mode, n - o if epoch_mode else n)
         out_roots[b] = root
         n_in = sizes[b] - n_out[b]
         start_o = o
@@ -503,11 +505,16 @@ def item_batches(
                 out_fill[b] = n_in - (o - start_o)
                 while o - start_o < n_in:
                     o = _take(
-                        _random_unused(state, order, flags, n, epoch_mode), flags, out_items, o
+                        _random_unused(
+                            state, order, flags, n, epoch_mode, n - o if epoch_mode else n
+                        ),
+                        flags,
+                        out_items,
+                        o,
                     )
                 break
             if head == tail:  # everything reachable is used: go on from a random unused item
-                s = _random_unused(state, order, flags, n, epoch_mode)
+                s = _random_unused(state, order, flags, n, epoch_mode, n - o if epoch_mode else n)
                 flags[s] |= _SEEN
                 queue[tail] = s
                 tail += 1
@@ -550,7 +557,12 @@ def item_batches(
         for t in range(tail):  # forget what this batch's search reached
             flags[queue[t]] &= _NOT_SEEN
         for _ in range(n_out[b]):  # the mix share: random unused items from anywhere
-            o = _take(_random_unused(state, order, flags, n, epoch_mode), flags, out_items, o)
+            o = _take(
+                _random_unused(state, order, flags, n, epoch_mode, n - o if epoch_mode else n),
+                flags,
+                out_items,
+                o,
+            )
         if not epoch_mode:  # with replacement: the batch's items are unused again
             for t in range(start_o, o):
                 flags[out_items[t]] &= _NOT_USED
