@@ -257,6 +257,8 @@ def _homophily(
             ).markdown()
         )
         for c in res["homophily"]["checks"]:
+            if not c.get("is_target", True):
+                continue  # the shortest-path reference is an ablation, shown in the table only
             checked = [(i, v) for i, v in enumerate(c["ratio"][:9]) if c["met"][i] is not None]
             worst = min(
                 ((i, v) for i, v in checked if v is not None), key=lambda t: t[1], default=None

@@ -114,8 +114,8 @@ def test_bench_reports_homophily_beside_the_reference(tmp_path, capsys, blobs):
     assert names == [
         "GraphWalkBatchSampler (er, cluster)",
         "GraphWalkBatchSampler (knn, item)",
-        "reference BFS (knn, shortest-path move)",
         "reference BFS (knn, two-hop move)",
+        "reference BFS (knn, shortest-path move)",
     ]
     for r in hom["rows"]:
         assert r["n_items"] == 600 and r["n_batches"] == 19 and sum(r["batches"]) == 19
@@ -123,14 +123,16 @@ def test_bench_reports_homophily_beside_the_reference(tmp_path, capsys, blobs):
     for r in hom["rows"][2:]:
         assert r["tenths"][0] > 0.9  # the blobs' kNN graph is nearly all same-label
     assert [(c["graph"], c["reference"]) for c in hom["checks"]] == [
-        ("knn", "shortest-path"),
         ("knn", "two-hop"),
+        ("knn", "shortest-path"),
     ]
+    assert [c["is_target"] for c in hom["checks"]] == [True, False]
     assert all(len(c["ratio"]) == 10 for c in hom["checks"])
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "batch homophily per tenth of the epoch" in out
     assert "| reference BFS (knn, two-hop move) |" in out
     assert "lift / reference lift (knn, shortest-path move)" in out
+    assert "ablation (no target)" in out
     assert main([*args, "--no-homophily", "--json"]) == 0
     assert "homophily" not in json.loads(capsys.readouterr().out)

@@ -72,12 +72,13 @@ def test_bench_sampler_records_its_table(tmp_path):
         assert r["rows"][0]["sampler"] == "RandomSampler + BatchSampler"
         walks = [h["sampler"] for h in r["homophily"]["rows"]]
         assert walks[-2:] == [
-            "reference BFS (knn, shortest-path move)",
             "reference BFS (knn, two-hop move)",
+            "reference BFS (knn, shortest-path move)",
         ]
-        assert [c["reference"] for c in r["homophily"]["checks"]] == ["shortest-path", "two-hop"]
-        ref = r["homophily"]["rows"][-1]
+        assert [c["reference"] for c in r["homophily"]["checks"]] == ["two-hop", "shortest-path"]
+        ref = r["homophily"]["rows"][-2]
         assert ref["tenths"][0] > 0.3 > 0.15 > ref["random"]  # the kNN graph: mostly same-label
     text = out.read_text()
     assert "batch homophily per tenth of the epoch: digits, k=10" in text
     assert "digits, k=10, batch 64, knn: lift / reference lift (two-hop move)" in text
+    assert "lift / reference lift (shortest-path move)" not in text.split("### targets")[1]

@@ -88,7 +88,7 @@ def test_path_golden():
     # seed 0 teleports to item 6 (default_rng(0).integers(0, 8)); from there the path leaves
     # no choice: take 6 and its neighbours, then ROOT steps towards the unused side each time
     assert np.random.default_rng(0).integers(0, 8) == 6
-    batches, roots = reference_item_walk(*PATH, [3, 3, 2], seed=0)
+    batches, roots = reference_item_walk(*PATH, [3, 3, 2], seed=0, move="shortest-path")
     assert as_lists(batches) == [[6, 5, 7], [4, 3, 2], [1, 0]]
     assert roots.tolist() == [6, 5, 4]  # ROOT passes through used items
 
@@ -96,28 +96,28 @@ def test_path_golden():
 def test_path_golden_passes_through_used_items():
     # from 3: [3, 2, 4]; both neighbours lead to unused items, seed 1 picks 4, whose search
     # passes through used 3 and 2 to take 1 (breadth-first: 5, then 6 and 1 at distance 2)
-    batches, roots = reference_item_walk(*PATH, [3, 3, 2], seed=1)
+    batches, roots = reference_item_walk(*PATH, [3, 3, 2], seed=1, move="shortest-path")
     assert as_lists(batches) == [[3, 2, 4], [5, 6, 1], [7, 0]]
     assert roots.tolist() == [3, 4, 5]
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_two_triangles_are_the_two_batches(seed):
-    batches, roots = reference_item_walk(*TRIANGLES, [3, 3], seed=seed)
+    batches, roots = reference_item_walk(*TRIANGLES, [3, 3], seed=seed, move="shortest-path")
     assert sorted(map(sorted, as_lists(batches))) == [[0, 1, 2], [3, 4, 5]]
     # the second ROOT is the next node on the way to the other triangle: an end of the bridge
     assert roots[1] == {0: 2, 1: 2, 2: 3, 3: 2, 4: 3, 5: 3}[int(roots[0])]
 
 
 def test_two_triangles_golden():
-    batches, roots = reference_item_walk(*TRIANGLES, [3, 3], seed=0)
+    batches, roots = reference_item_walk(*TRIANGLES, [3, 3], seed=0, move="shortest-path")
     assert as_lists(batches) == [[5, 3, 4], [2, 0, 1]] and roots.tolist() == [5, 3]
 
 
 def test_star_golden():
     # leaf 5, the centre; ROOT moves to the centre (the only neighbour), which takes leaves 1, 2
     # in CSR order; then to leaf 3 or 4 (both next to unused items): seed 0 picks 4
-    batches, roots = reference_item_walk(*STAR, [2, 2, 2], seed=0)
+    batches, roots = reference_item_walk(*STAR, [2, 2, 2], seed=0, move="shortest-path")
     assert as_lists(batches) == [[5, 0], [1, 2], [4, 3]]
     assert roots.tolist() == [5, 0, 4]
 
@@ -169,7 +169,7 @@ def test_every_item_once_per_epoch(seed, kind):
 def test_root_moves_along_a_shortest_path_to_the_nearest_unused_items(seed):
     indptr, indices, w = connected_graph(300, 60, seed)
     sizes = [16] * 18
-    batches, roots = reference_item_walk(indptr, indices, w, sizes, seed=seed)
+    batches, roots = reference_item_walk(indptr, indices, w, sizes, seed=seed, move="shortest-path")
     used = np.zeros(300, bool)
     moves = 0
     for b in range(len(sizes) - 1):
@@ -187,7 +187,7 @@ def test_root_moves_to_every_neighbour_towards_unused_items():
     """On the path, from the middle, both sides are unused: both moves happen over seeds."""
     firsts = set()
     for seed in range(40):
-        _, roots = reference_item_walk(*PATH, [3, 3, 2], seed=seed)
+        _, roots = reference_item_walk(*PATH, [3, 3, 2], seed=seed, move="shortest-path")
         if roots[0] == 3:
             firsts.add(int(roots[1]))
     assert firsts == {2, 4}

@@ -701,7 +701,7 @@ def test_item_homophily_is_within_the_target_of_the_reference_walk(digits, batch
     # the target: in every tenth of the epoch but the last, the sampler's lift over random
     # is at least 90% of the plain reference walk's (means over 100 seeds each, same batch sizes;
     # a tenth of digits holds 1-3 batches, so fewer seeds leave a +-10% noise on the ratio)
-    from graphwalk.profiling import compare_lifts, homophily_by_tenth
+    from graphwalk.homophily import compare_lifts, homophily_by_tenth
     from graphwalk.reference import reference_item_batches
 
     idx, y = digits
