@@ -14,7 +14,14 @@ import numpy.typing as npt
 
 from graphwalk.cluster import Level, kmeans_level, label_level
 from graphwalk.errors import InputError
-from graphwalk.graphs import KNN_BACKENDS, Graph, er_graph, knn_clusters_graph, knn_items_graph
+from graphwalk.graphs import (
+    KNN_BACKENDS,
+    Graph,
+    er_graph,
+    knn_clusters_graph,
+    knn_items_graph,
+    walk_order,
+)
 from graphwalk.index import GraphIndex
 from graphwalk.storage import check_output
 from graphwalk.validation import as_labels, as_vectors
@@ -234,6 +241,23 @@ def build_index(
                             name=gn,
                             space=s,
                             show_progress=progress,
+                        ),
+                    ),
+                )
+            )
+            # the order samplers walk it in: breadth-first within the k-means clusters of the
+            # same vectors (when there are), so that a batch reads contiguous memory
+            steps.append(
+                (
+                    f"walk order {gname}",
+                    lambda s=sname, gn=gname: setattr(
+                        built[gn],
+                        "walk",
+                        walk_order(
+                            built[gn],
+                            levels["kmeans"].assignment
+                            if "kmeans" in levels and levels["kmeans"].space == s
+                            else None,
                         ),
                     ),
                 )

@@ -3,9 +3,11 @@
 On disk (``NAME.gw/``, format version 1)::
 
     manifest.json        format, versions, parameters, tables with row counts, sizes, SHA-256
-    items.parquet        item int64, label.<NAME> int64 per label set, cluster.<LEVEL> int32 per level
+    items.parquet        item int64, label.<NAME> int64 per label set, cluster.<LEVEL> int32 per
+                         level, walk.<GRAPH> int32 per item graph (the item's node in its walk order)
     level-NNN.parquet    cluster int32, size int64, value int64, centroid fixed_size_list<float32>
     graph-NNN.parquet    src int32, dst int32, weight float32 (rows sorted by src: CSR order)
+    graph-NNN-walk.parquet  an item graph renumbered in its walk order (same columns; optional)
 
 See the README for the full schema.
 """
@@ -22,7 +24,7 @@ import numpy.typing as npt
 
 from graphwalk.cluster import Level
 from graphwalk.errors import IndexFormatError, InputError
-from graphwalk.graphs import Graph
+from graphwalk.graphs import Graph, WalkOrder
 from graphwalk.storage import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -152,6 +154,9 @@ class GraphIndex:
                 cols[f"label.{name}"] = pa.array(np.asarray(y, np.int64))
             for name, lv in self.levels.items():
                 cols[f"cluster.{name}"] = pa.array(np.asarray(lv.assignment, np.int32))
+            for name, g in self.graphs.items():
+                if g.walk is not None:
+                    cols[f"walk.{name}"] = pa.array(np.asarray(g.walk.position, np.int32))
             tables[ITEMS] = write_parquet(pa.table(cols), tmp / ITEMS, delta=["item"])
             level_meta = []
             for i, (name, lv) in enumerate(self.levels.items()):
@@ -183,18 +188,14 @@ class GraphIndex:
             graph_meta = []
             for i, (name, g) in enumerate(self.graphs.items()):
                 fname = f"graph-{i:03d}.parquet"
-                src = np.repeat(np.arange(g.n_nodes, dtype=np.int32), np.diff(g.indptr))
-                t = pa.table(
-                    {
-                        "src": pa.array(src),
-                        "dst": pa.array(np.asarray(g.indices, np.int32)),
-                        "weight": pa.array(np.asarray(g.weights, np.float32)),
-                    }
-                )
-                tables[fname] = write_parquet(
-                    t, tmp / fname, byte_stream_split=["weight"], delta=["src"]
-                )
-                graph_meta.append({"name": name, "file": fname, **g.describe()})
+                tables[fname] = _write_edges(tmp / fname, g.indptr, g.indices, g.weights)
+                meta = {"name": name, "file": fname, **g.describe()}
+                if g.walk is not None:
+                    wname = f"graph-{i:03d}-walk.parquet"
+                    w = g.walk
+                    tables[wname] = _write_edges(tmp / wname, w.indptr, w.indices, w.weights)
+                    meta["walk"] = {"file": wname, "column": f"walk.{name}", "method": w.method}
+                graph_meta.append(meta)
             manifest = {
                 "format": FORMAT_NAME,
                 "format_version": FORMAT_VERSION,
@@ -237,7 +238,8 @@ class GraphIndex:
             raise IndexFormatError(
                 f"{root / MANIFEST} lacks or mangles the field {exc}; rebuild the index"
             ) from exc
-        for fname in [ITEMS] + [x["file"] for x in level_meta + graph_meta]:
+        walk_files = [x["walk"]["file"] for x in graph_meta if isinstance(x.get("walk"), dict)]
+        for fname in [ITEMS] + [x["file"] for x in level_meta + graph_meta] + walk_files:
             if fname not in tables:
                 raise IndexFormatError(f"{root / MANIFEST} lists no checksum for table {fname}")
         for fname, meta in tables.items():
@@ -317,6 +319,9 @@ class GraphIndex:
             indptr = np.zeros(nn_ + 1, np.int64)
             np.cumsum(np.bincount(src, minlength=nn_), out=indptr[1:])
             indptr.flags.writeable = False
+            walk = None
+            if gm.get("walk") is not None:
+                walk = _read_walk(root, gm, items, tables, nn_, ne, indptr, dst)
             idx.graphs[gm["name"]] = Graph(
                 gm["name"],
                 gm["kind"],
@@ -327,10 +332,93 @@ class GraphIndex:
                 space=gm.get("space"),
                 directed=bool(gm.get("directed")),
                 params=dict(gm.get("params", {})),
+                walk=walk,
             )
         idx.manifest = m
         idx.path = root
         return idx
+
+
+def _write_edges(
+    path: Path,
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
+    weights: npt.NDArray[np.float32],
+) -> dict[str, Any]:
+    import pyarrow as pa
+
+    src = np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int32), np.diff(indptr))
+    t = pa.table(
+        {
+            "src": pa.array(src),
+            "dst": pa.array(np.asarray(indices, np.int32)),
+            "weight": pa.array(np.asarray(weights, np.float32)),
+        }
+    )
+    return write_parquet(t, path, byte_stream_split=["weight"], delta=["src"])
+
+
+def _read_walk(
+    root: Path,
+    gm: dict[str, Any],
+    items: Any,
+    tables: dict[str, Any],
+    n: int,
+    ne: int,
+    indptr: npt.NDArray[np.int64],
+    graph_dst: npt.NDArray[np.int32],
+) -> WalkOrder:
+    """The walk order of an item graph: the renumbered edges and each item's node, checked to be
+    a permutation and the same graph renumbered (row lengths agree)."""
+    w = gm["walk"]
+    try:
+        fname, column, method = str(w["file"]), str(w["column"]), str(w["method"])
+    except (KeyError, TypeError) as exc:
+        raise IndexFormatError(
+            f"{root / MANIFEST}: graph {gm.get('name')!r} has a malformed walk entry ({exc}); "
+            "rebuild the index"
+        ) from exc
+    position = _col(items, column, root, ITEMS)
+    if position.dtype != np.int32 or position.shape[0] != n:
+        raise IndexFormatError(f"column {column} of {ITEMS} in {root} is not {n} int32 node ids")
+    if n and (
+        position.min() < 0 or position.max() >= n or (np.bincount(position, minlength=n) != 1).any()
+    ):
+        raise IndexFormatError(
+            f"column {column} of {ITEMS} in {root} is not a permutation of the graph's nodes; "
+            "rebuild the index"
+        )
+    order = np.empty(n, np.int32)
+    order[position] = np.arange(n, dtype=np.int32)
+    t = _read_table(root, fname, tables, {"src": "int32", "dst": "int32", "weight": "float"})
+    src = _col(t, "src", root, fname)
+    dst = _col(t, "dst", root, fname)
+    if src.shape[0] != ne or (
+        ne and (dst.min() < 0 or dst.max() >= n or src.min() < 0 or (np.diff(src) < 0).any())
+    ):
+        raise IndexFormatError(
+            f"table {fname} of index {root} is not the graph {gm['name']!r} renumbered "
+            f"({src.shape[0]} edges for {ne}, or ids out of range or order); rebuild the index"
+        )
+    w_indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=w_indptr[1:])
+    same = np.array_equal(np.diff(w_indptr), np.diff(indptr)[order])
+    chunk = 1 << 20  # every edge, in chunks: row v is row order[v] of the graph, renamed
+    for c0 in range(0, ne if same else 0, chunk):
+        e = np.arange(c0, min(ne, c0 + chunk))
+        s_ = src[e].astype(np.int64)
+        j = indptr[order[s_]] + (e - w_indptr[s_])
+        if not np.array_equal(order[dst[e]], graph_dst[j]):
+            same = False
+            break
+    if not same:
+        raise IndexFormatError(
+            f"table {fname} of index {root} does not have the rows of graph {gm['name']!r} "
+            "in its walk order; rebuild the index"
+        )
+    for a in (order, w_indptr):
+        a.flags.writeable = False
+    return WalkOrder(order, position, w_indptr, dst, _col(t, "weight", root, fname), method)
 
 
 def _read_table(root: Path, fname: str, tables: dict[str, Any], schema: dict[str, str]) -> Any:

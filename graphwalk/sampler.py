@@ -303,8 +303,17 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 raise InputError(
                     f"item graph {g.name!r} has {g.n_nodes} nodes but the index has {n} items"
                 )
-            self._arrays = (g.indptr, g.indices, g.weights)
+            # walk the graph in its stored locality order (neighbours get nearby numbers, so a
+            # batch's search reads contiguous memory); nodes map back to items at the output
+            w = g.walk
+            self._arrays = (
+                (g.indptr, g.indices, g.weights) if w is None else (w.indptr, w.indices, w.weights)
+            )
+            self._order = None if w is None else w.order
+            self._position = None if w is None else w.position
         self._graph = g
+        if g.kind == "cluster":
+            self._order = self._position = None
         self._maxdeg = max(1, int(max_degree(g.indptr)))
         # item graphs: nodes one batch's search may expand (taking, then looking for the next
         # ROOT); beyond it the batch is completed with random unused items (late in an epoch)
@@ -482,6 +491,14 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         for b in range(plan.done, upto):
             self._decide(plan, b)
 
+    def _items(self, nodes: Any) -> npt.NDArray[np.int64]:
+        """Item ids of walked nodes (item graphs walk a renumbered copy)."""
+        nodes = np.asarray(nodes, np.int64)
+        return nodes if self._order is None else self._order[nodes].astype(np.int64)
+
+    def _item(self, node: int) -> int:
+        return node if self._order is None or node < 0 else int(self._order[node])
+
     def _candidates(
         self, plan: _Plan, b: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -498,7 +515,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             return nbrs[keep], rem[keep].astype(np.int64)
         cnt = int(w["cand_count"][0])
         pos = w["cand"][:cnt]
-        return g.indices[a + pos].astype(np.int64), w["cand_count"][1 : 1 + cnt].copy()
+        nodes = self._arrays[1][int(self._arrays[0][prev]) + pos]
+        return self._items(nodes), w["cand_count"][1 : 1 + cnt].copy()
 
     def _alive_fn(self, plan: _Plan) -> Any:
         w = plan.walker
@@ -508,7 +526,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             return lambda: np.sort(w["alive"][: w["n_alive"]])
         if self.replacement:
             return lambda: np.arange(self.index.n_items, dtype=np.int64)
-        return lambda: np.flatnonzero(w["flags"] < 0x80).astype(np.int64)
+        return lambda: np.sort(self._items(np.flatnonzero(w["flags"] < 0x80)))
 
     def _check_choice(self, plan: _Plan, b: int, choice: Any) -> int:
         if isinstance(choice, bool) or not isinstance(choice, (int, np.integer)):
@@ -547,7 +565,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         step = WalkStep(
             plan.epoch,
             b,
-            int(plan.roots[b - 1]) if b > 0 else -1,
+            self._item(int(plan.roots[b - 1])) if b > 0 else -1,
             cands,
             rem,
         )
@@ -560,9 +578,12 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         else:
             choice = forced
         step.choice = choice
-        plan.given[b] = ROOT_TELEPORT if choice == TELEPORT else choice
+        if choice == TELEPORT:
+            plan.given[b] = ROOT_TELEPORT
+        else:
+            plan.given[b] = choice if self._position is None else int(self._position[choice])
         ncomm = self._run(plan, b, b + 1)
-        step.root = int(plan.roots[b])
+        step.root = self._item(int(plan.roots[b]))
         step.teleported = choice == TELEPORT
         if self.kind == "cluster":
             step.community = plan.walker["comm"][:ncomm].copy()
@@ -632,10 +653,11 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             )
         else:
             assert plan.fill is not None
+            o0 = w["o"]
             root, w["o"] = item_batches(
-                g.indptr,
-                g.indices,
-                g.weights,
+                self._arrays[0],
+                self._arrays[1],
+                self._arrays[2],
                 w["flags"],
                 w["order"],
                 w["queue"],
@@ -658,6 +680,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 w["cand"],
                 w["cand_count"],
             )
+            if self._order is not None:  # the walk's nodes back to items
+                plan.items[o0 : w["o"]] = self._order[plan.items[o0 : w["o"]]]
         w["root"] = int(root)
         plan.done = b1
         return int(ncomm)
@@ -770,7 +794,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         choice = plan.choices[gb] if gb < len(plan.choices) else None
         return BatchInfo(
             gb // self.world_size,
-            int(plan.roots[gb]),
+            self._item(int(plan.roots[gb])),
             int(plan.community[gb]),
             int(items.size),
             hom,

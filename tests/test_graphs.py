@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import graphwalk as gw
 from graphwalk.errors import InputError
 from graphwalk.graphs import (
     csr_from_edges,
@@ -205,3 +206,30 @@ def test_knn_clusters_connecting_edges_are_a_minimum_spanning_tree(sizes, k, sca
         lengths.append(d2)
     np.testing.assert_allclose(sum(lengths), minimum_spanning_tree(between).sum(), rtol=1e-6)
     np.testing.assert_array_equal(knn_clusters_graph(c, k).indices, g.indices)
+
+
+def test_walk_order_renumbers_the_same_graph_cluster_by_cluster():
+    from graphwalk.graphs import walk_order
+
+    x, y = make_blobs()
+    idx = gw.build_index(x, labels=y, clusters=8, graphs=["knn"], k=6, seed=0)
+    g = idx.graphs["knn"]
+    assign = idx.levels["kmeans"].assignment
+    for a in (assign, None):
+        w = walk_order(g, a)
+        assert sorted(w.order.tolist()) == list(range(g.n_nodes))
+        assert (w.position[w.order] == np.arange(g.n_nodes)).all()
+        for v in range(g.n_nodes):  # node v is item order[v], with the same neighbours in order
+            item = w.order[v]
+            assert (w.order[w.indices[w.indptr[v] : w.indptr[v + 1]]] == g.neighbors(item)).all()
+            assert np.allclose(
+                w.weights[w.indptr[v] : w.indptr[v + 1]],
+                g.weights[g.indptr[item] : g.indptr[item + 1]],
+            )
+    w = walk_order(g, assign)
+    assert (np.diff(assign[w.order]) >= 0).all()  # clusters are contiguous stretches
+    # within a cluster, graph neighbours get nearby numbers: much closer than at random
+    gap = np.abs(w.indices - np.repeat(np.arange(g.n_nodes), np.diff(w.indptr))).mean()
+    assert gap < 0.25 * g.n_nodes / 3
+    with pytest.raises(InputError, match="only item graphs"):
+        walk_order(er_graph(10, degree=3))

@@ -259,3 +259,53 @@ def test_build_is_deterministic(blobs, tmp_path):
         a.manifest["tables"]["items.parquet"]["sha256"]
         == b.manifest["tables"]["items.parquet"]["sha256"]
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# the walk order of item graphs (issue 6: walk in a locality numbering, map back at the output)
+
+
+def test_item_graphs_carry_a_walk_order_that_round_trips(built):
+    idx, path = built
+    w = idx.graphs["knn"].walk
+    assert w is not None and w.method == "cluster-bfs"
+    assert idx.graphs["er"].walk is None  # cluster graphs are small: walked as they are
+    loaded = gw.GraphIndex.load(path).graphs["knn"].walk
+    for name in ("order", "position", "indptr", "indices", "weights"):
+        assert np.array_equal(getattr(w, name), getattr(loaded, name)), name
+    meta = _manifest(path)["graphs"][2]["walk"]
+    assert meta == {"file": "graph-002-walk.parquet", "column": "walk.knn", "method": "cluster-bfs"}
+
+
+def _rewrite_items(path, column, values):
+    f = path / "items.parquet"
+    t = pq.read_table(f)
+    t = t.set_column(t.schema.get_field_index(column), column, pa.array(values, pa.int32()))
+    pq.write_table(t, f)
+    m = _manifest(path)
+    m["tables"]["items.parquet"]["bytes"] = f.stat().st_size
+    (path / "manifest.json").write_text(json.dumps(m))
+
+
+def test_a_walk_order_that_is_not_a_permutation_is_refused(built):
+    idx, path = built
+    pos = np.array(idx.graphs["knn"].walk.position)
+    pos[1] = pos[0]
+    _rewrite_items(path, "walk.knn", pos)
+    with pytest.raises(IndexFormatError, match="walk.knn.*not a permutation"):
+        gw.GraphIndex.load(path, verify=False)
+
+
+def test_a_walk_table_of_another_graph_is_refused(built):
+    idx, path = built
+    pos = np.array(idx.graphs["knn"].walk.position)
+    _rewrite_items(path, "walk.knn", np.roll(pos, 1))  # a permutation, but not this graph's
+    with pytest.raises(IndexFormatError, match="graph-002-walk.parquet.*rows of graph 'knn'"):
+        gw.GraphIndex.load(path, verify=False)
+
+
+def test_a_missing_walk_table_is_refused(built):
+    _, path = built
+    os.remove(path / "graph-002-walk.parquet")
+    with pytest.raises(IndexFormatError, match="missing its table graph-002-walk.parquet"):
+        gw.GraphIndex.load(path)

@@ -461,13 +461,18 @@ def test_item_batches_stay_near_root_on_pure_blobs():
     idx = gw.build_index(x, labels=y, graphs=["knn"], k=10, seed=0)
     g = idx.graphs["knn"]
     assert (y[g.indices] == np.repeat(y, np.diff(g.indptr))).all()  # the premise: pure graph
-    s = GraphWalkBatchSampler(idx, 256, seed=1)
-    batches = list(s)
-    for i, b in enumerate(batches[: len(batches) // 2]):
-        assert _hom(b, y) > 0.95, (i, _hom(b, y))
-        root = s.batch_info(i).root
-        hops = csg.shortest_path(g.to_scipy(), unweighted=True, indices=[root])[0][b]
-        assert np.mean(hops <= 4) > 0.9, (i, np.mean(hops <= 4))
+    hom, near = [], []
+    for seed in range(3):
+        s = GraphWalkBatchSampler(idx, 256, seed=seed)
+        batches = list(s)
+        for i, b in enumerate(batches[: len(batches) // 2]):
+            hom.append(_hom(b, y))
+            root = s.batch_info(i).root
+            hops = csg.shortest_path(g.to_scipy(), unweighted=True, indices=[root])[0][b]
+            near.append(np.mean(hops <= 4))
+    # a batch spills into another blob only when ROOT's blob runs out of unused items
+    assert np.mean(hom) > 0.9 and np.median(hom) > 0.99, hom
+    assert np.mean(near) > 0.85 and np.median(near) > 0.95, near
 
 
 def test_item_root_moves_to_neighbours_or_teleports(digits):
