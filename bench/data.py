@@ -61,7 +61,17 @@ def benchmark_index(
             out=path,
             progress=progress,
         )
-    return GraphIndex.load(path)
+    index = GraphIndex.load(path)
+    if any(g.kind == "item" and g.walk is None for g in index.graphs.values()):
+        # cached by a graphwalk that stored no walk order: add it (same kNN graph), save again
+        from graphwalk.graphs import walk_order
+
+        for g in index.graphs.values():
+            if g.kind == "item" and g.walk is None:
+                g.walk = walk_order(g, index.levels["kmeans"].assignment)
+        index.save(path, overwrite=True)
+        index = GraphIndex.load(path)
+    return index
 
 
 def digits_index(*, k: int = 10, seed: int = 0) -> GraphIndex:

@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from graphwalk.cluster import Level
-from graphwalk.graphs import Graph, er_graph
+from graphwalk.graphs import Graph, er_graph, walk_order
 from graphwalk.homophily import (
     TENTHS,
     compare_lifts,
@@ -69,8 +69,12 @@ def synthetic_index(
         directed=True,
         params={"method": "synthetic", "k": degree},
     )
+    knn.walk = walk_order(knn)  # as build_index does (breadth-first: random clusters mean nothing)
+    w = knn.walk
     for arr in (assign, indices, indptr, knn.weights, er.indptr, er.indices, er.weights):
         arr.flags.writeable = False  # as in a loaded index (Numba specialises on it)
+    for arr in (w.order, w.position, w.indptr, w.indices, w.weights):
+        arr.flags.writeable = False
     return GraphIndex(n_items, levels={"kmeans": lv}, graphs={"er": er, "knn": knn})
 
 
