@@ -1018,6 +1018,14 @@ class GraphWalkSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.batches.set_epoch(epoch)
 
+    def report(self, reward: float | None = None, *, batch: int | None = None) -> BatchInfo:
+        """:meth:`GraphWalkBatchSampler.report`, once per batch of ``batch_size`` items."""
+        return self.batches.report(reward, batch=batch)
+
+    def batch_info(self, i: int | None = None) -> BatchInfo:
+        """:meth:`GraphWalkBatchSampler.batch_info`."""
+        return self.batches.batch_info(i)
+
     def state_dict(self) -> dict[str, Any]:
         return self.batches.state_dict()
 

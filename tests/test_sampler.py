@@ -732,3 +732,15 @@ def test_item_homophily_is_within_the_target_of_the_reference_walk(digits, batch
     ]
     cmp = compare_lifts(pooled(ours), pooled(ref))
     assert cmp["all_met"], cmp["ratio"]
+
+
+def test_flat_sampler_with_a_policy_reports_per_batch(index):
+    pol = _RandomLearner(0)
+    s = GraphWalkSampler(index, 64, graph="knn", policy=pol, seed=0)
+    dl = DataLoader(TensorDataset(torch.arange(700)), sampler=s, batch_size=64)
+    seen = []
+    for (x,) in dl:
+        info = s.report(float(x.float().mean()))
+        assert info.size == len(x) and s.batch_info(info.batch).root == info.root
+        seen += x.tolist()
+    assert sorted(seen) == list(range(700)) and pol.score  # every item once; rewards reached it
