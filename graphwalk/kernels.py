@@ -416,9 +416,14 @@ def _random_unused(state, order, flags, n, epoch_mode, left):
     return _next_unused(order, flags, n, epoch_mode)
 
 
+#: items per block of the unused counts that let a scan skip used-up stretches
+BLOCK_SHIFT = 8
+
+
 @njit(inline="always")
-def _take(i, flags, out_items, o):
+def _take(i, flags, out_items, o, blocks):
     flags[i] |= _USED
+    blocks[i >> BLOCK_SHIFT] -= 1
     out_items[o] = i
     return o + 1
 
@@ -429,6 +434,7 @@ def item_batches(
     g_indices,
     g_weights,
     flags,
+    blocks,
     order,
     queue,
     state,
@@ -441,6 +447,7 @@ def item_batches(
     restart,
     weighted,
     budget,
+    near_fill,
     epoch_mode,
     out_items,
     o0,
@@ -465,8 +472,11 @@ def item_batches(
     unused again after each batch, so every neighbour qualifies.
 
     Each batch expands at most ``budget`` nodes. Late in an epoch, when the unused items left are
-    scattered, a batch that has not filled by then is completed with random unused items
-    (``out_fill[b]`` counts them): a batch costs O(budget * degree + batch_size) whatever is left.
+    scattered, a batch that has not filled by then is completed (``out_fill[b]`` counts them) with
+    the unused items that follow ROOT in the node numbering if ``near_fill`` (a walk order: they
+    are ROOT's cluster, breadth-first), else with random unused items. ``blocks[j]`` counts the
+    unused nodes of block ``j`` (``2**BLOCK_SHIFT`` nodes) so the scan skips used-up stretches: a
+    batch costs O(budget * degree + batch_size + n / 256) whatever is left.
 
     ``roots_given[b]`` >= 0 forces the ROOT of batch ``b`` (a policy's choice), ``ROOT_TELEPORT``
     asks for a teleport, ``ROOT_DEFAULT`` lets the walk move. After each batch its ROOT's
@@ -500,27 +510,37 @@ def item_batches(
         tail = 1
         head = 0
         if not flags[root] & _USED and n_in > 0:
-            o = _take(root, flags, out_items, o)
+            o = _take(root, flags, out_items, o, blocks)
         left = budget
         while o - start_o < n_in:
-            if left <= 0 or tail >= cap:  # budget spent: complete with random unused items
+            if left <= 0 or tail >= cap:
                 out_fill[b] = n_in - (o - start_o)
-                while o - start_o < n_in:
-                    o = _take(
-                        _random_unused(
+                if not near_fill:  # node ids without locality: random unused items
+                    while o - start_o < n_in:
+                        i = _random_unused(
                             state, order, flags, n, epoch_mode, n - o if epoch_mode else n
-                        ),
-                        flags,
-                        out_items,
-                        o,
-                    )
+                        )
+                        o = _take(i, flags, out_items, o, blocks)
+                    break
+                # complete with the unused items that follow ROOT in the walk order (ROOT's
+                # cluster, breadth-first): a scan that skips used-up blocks
+                p = root + 1
+                while o - start_o < n_in:
+                    if p >= n:
+                        p = 0
+                    if blocks[p >> BLOCK_SHIFT] == 0:  # nothing unused in this block: skip it
+                        p = ((p >> BLOCK_SHIFT) + 1) << BLOCK_SHIFT
+                        continue
+                    if not flags[p] & _USED:
+                        o = _take(p, flags, out_items, o, blocks)
+                    p += 1
                 break
             if head == tail:  # everything reachable is used: go on from a random unused item
                 s = _random_unused(state, order, flags, n, epoch_mode, n - o if epoch_mode else n)
                 flags[s] |= _SEEN
                 queue[tail] = s
                 tail += 1
-                o = _take(s, flags, out_items, o)
+                o = _take(s, flags, out_items, o, blocks)
                 continue
             # expand up to 8 queued nodes, in queue order (the batch is the same as one at a
             # time): first every row's bounds, then every neighbour's flag, so that the cache
@@ -550,7 +570,7 @@ def item_batches(
                     queue[tail] = w
                     tail += 1
                     if not f & _USED:
-                        o = _take(w, flags, out_items, o)
+                        o = _take(w, flags, out_items, o, blocks)
                         if o - start_o == n_in:
                             break
                 if o - start_o == n_in:
@@ -564,10 +584,12 @@ def item_batches(
                 flags,
                 out_items,
                 o,
+                blocks,
             )
         if not epoch_mode:  # with replacement: the batch's items are unused again
             for t in range(start_o, o):
                 flags[out_items[t]] &= _NOT_USED
+                blocks[out_items[t] >> BLOCK_SHIFT] += 1
         # candidates: ROOT's neighbours with unused items within two hops
         a = g_indptr[root]
         ncand = 0
