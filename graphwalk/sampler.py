@@ -692,8 +692,10 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 w["cand"],
                 w["cand_count"],
             )
-            if self._order is not None:  # the walk's nodes back to items
-                plan.items[o0 : w["o"]] = self._order[plan.items[o0 : w["o"]]]
+            if self._order is not None:  # the walk's nodes back to items, in chunks (memory)
+                for c in range(o0, w["o"], 1 << 16):
+                    part = plan.items[c : min(w["o"], c + (1 << 16))]
+                    part[:] = self._order[part]
         w["root"] = int(root)
         plan.done = b1
         return int(ncomm)
