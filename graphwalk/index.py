@@ -403,14 +403,18 @@ def _read_walk(
     w_indptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(src, minlength=n), out=w_indptr[1:])
     same = np.array_equal(np.diff(w_indptr), np.diff(indptr)[order])
-    chunk = 1 << 20  # every edge, in chunks: row v is row order[v] of the graph, renamed
-    for c0 in range(0, ne if same else 0, chunk):
-        e = np.arange(c0, min(ne, c0 + chunk))
-        s_ = src[e].astype(np.int64)
-        j = indptr[order[s_]] + (e - w_indptr[s_])
-        if not np.array_equal(order[dst[e]], graph_dst[j]):
-            same = False
-            break
+    # row v must be row order[v] of the graph, renamed: checked exactly on every row up to
+    # 100,000 nodes, else on 20,000 rows drawn with a fixed seed (a walk table of another graph
+    # or order differs in nearly every row; byte-level damage is the checksums' job)
+    rows = (
+        np.arange(n) if n <= 100_000 else np.random.default_rng(0).choice(n, 20_000, replace=False)
+    )
+    if same and ne:
+        deg = w_indptr[rows + 1] - w_indptr[rows]
+        off = np.arange(int(deg.sum())) - np.repeat(np.cumsum(deg) - deg, deg)
+        e_w = np.repeat(w_indptr[rows], deg) + off
+        e_g = np.repeat(indptr[order[rows]], deg) + off
+        same = np.array_equal(order[dst[e_w]], graph_dst[e_g])
     if not same:
         raise IndexFormatError(
             f"table {fname} of index {root} does not have the rows of graph {gm['name']!r} "
