@@ -54,8 +54,9 @@ class WalkStep:
         choice: what the policy returned (set after :meth:`WalkPolicy.select`).
         root: the ROOT actually used (after a teleport: the node drawn).
         teleported: whether ROOT was drawn at random (asked for, or no candidate).
-        community: the community's nodes (cluster graphs: ROOT, its sampled neighbours, and the
-            random clusters added if it ran dry while the batch was drawn; item graphs: ROOT).
+        community: the community (cluster graphs: ROOT, its sampled neighbours, and the random
+            clusters added if it ran dry while the batch was drawn; item graphs: the items the
+            breadth-first search took, i.e. the batch without its ``mix`` share).
         community_size: items ROOT and its sampled neighbours held when the batch was drawn
             (cluster graphs) or nodes its breadth-first search reached (item graphs).
         size: items in the batch.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import warnings
 import zlib
 from collections import deque
@@ -356,6 +357,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._inbox: list[tuple[int, int, float]] = []  # rewards arrived, not yet handed over
         self._steps: dict[tuple[int, int], WalkStep] = {}  # decided, reward not yet handed over
         self._skipped_rewards = 0
+        self._track = policy is not None  # whether report() tells where the loop is
+        self._pass_start = 0
 
     # ------------------------------------------------------------------ protocol
     def __len__(self) -> int:
@@ -363,6 +366,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
 
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch`` for the next pass (as ``DistributedSampler.set_epoch``)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise InputError(f"epoch should be a non-negative integer, but got epoch={epoch!r}")
         self._resume = 0
         self._epoch = int(epoch)
         self._explicit = True
@@ -386,6 +391,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._yielded = start
         self._consumed = start > 0
         self._inflight.clear()  # batches of an abandoned pass are never trained
+        self._pass_start = start
         return start
 
     def _batches(self, start: int) -> Iterator[list[int]]:
@@ -401,6 +407,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             for i in range(start, self.num_batches):
                 gb = r + i * W
                 self._yielded = i + 1
+                if self._track:  # the loop reports the batches it trained (report())
+                    self._inflight.append((plan.epoch, gb))
                 yield items[bounds[gb] : bounds[gb + 1]].tolist()
             return
         nb = int(self._sizes.size)
@@ -597,8 +605,11 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         step.teleported = choice == TELEPORT
         if self.kind == "cluster":
             step.community = plan.walker["comm"][:ncomm].copy()
-        else:
-            step.community = np.array([step.root], np.int64)
+        else:  # the items the search took (the batch without its mix share)
+            o = int(self._offsets[b])
+            step.community = plan.items[o : o + int(self._sizes[b] - self._n_out[b])].astype(
+                np.int64
+            )
         step.community_size = int(plan.community[b])
         step.size = int(self._sizes[b])
         plan.choices.append(choice)
@@ -702,7 +713,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
 
     # ------------------------------------------------------------------ rewards
     def report(self, reward: float | None = None, *, batch: int | None = None) -> BatchInfo:
-        """Credit ``reward`` to a batch the training loop has trained on (policy path).
+        """Mark a batch trained and credit ``reward`` to it (the policy's reward).
 
         Call it once per batch, after the training step, in the order the loader delivers
         batches: by default it credits the oldest batch this rank yielded and has not reported
@@ -712,21 +723,34 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         ``num_workers * prefetch_factor`` batches with workers), so rewards reach the policy
         late; each is handed to :meth:`WalkPolicy.learn` with the very step it rewards.
 
-        Under ``torch.distributed`` (``world_size > 1``) this is a collective: every rank calls
-        it once per step, the rewards of all ranks are gathered, and every rank's policy learns
-        from all of them, so the ranks keep making the same choices.
+        With a policy under ``torch.distributed`` (``world_size > 1``) this is a collective:
+        every rank calls it once per step, the rewards of all ranks are gathered, and every
+        rank's policy learns from all of them, so the ranks keep making the same choices.
 
-        The reports also say where the loop is: with a policy, :meth:`state_dict` resumes after
-        the last reported batch. Non-finite rewards are skipped (counted, one warning).
+        The reports also say where the loop is: once a sampler has been reported to (always with
+        a policy), :meth:`state_dict` resumes after the last reported batch, not after the last
+        batch yielded: a plain ``DataLoader`` with workers then resumes exactly too. Without a
+        policy call it without a reward. Non-finite rewards are skipped (counted, one warning).
 
         Returns:
             The :class:`BatchInfo` of the credited batch, with ``delay`` set.
         """
-        if self.policy is None:
+        if self.policy is None and reward is not None:
             raise InputError(
-                "report() feeds rewards to a policy, and this sampler has none; pass "
-                "policy=... (see graphwalk.policy)"
+                f"report({reward!r}): this sampler has no policy to learn from a reward; pass "
+                "policy=... (see graphwalk.policy), or call report() without a reward to mark "
+                "the batch trained"
             )
+        if isinstance(reward, (str, bytes)):
+            raise TypeError(f"reward should be a number or None, but got {reward!r}")
+        if not self._track:  # the first report: every batch of this pass so far is in flight
+            self._track = True
+            plan = self._last_plan
+            if plan is not None and plan.epoch == self._epoch:
+                self._inflight.extend(
+                    (plan.epoch, self.rank + i * self.world_size)
+                    for i in range(self._pass_start, self._yielded)
+                )
         if reward is not None and (
             isinstance(reward, bool) or not isinstance(reward, (int, float, np.number))
         ):
@@ -753,8 +777,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             self._inflight.remove(key)
             epoch, gb = key
         delay = sum(1 for e, g in self._inflight if (e, g) > (epoch, gb))
-        rows = [(epoch, gb, reward)]
-        if self.world_size > 1:
+        rows: list[tuple[int, int, float | None]] = [(epoch, gb, reward)]
+        if self.world_size > 1 and self.policy is not None:
             rows = _gather_rewards(epoch, gb, reward, self.world_size)
         for e, g, r in rows:
             if r is None:
@@ -773,6 +797,14 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         info = self._info(epoch, gb)
         info.delay = delay
         return info
+
+    def flush_rewards(self) -> None:
+        """Hand every reward that has arrived to the policy now (normally they are handed over
+        at the start of each round, so the last batches' rewards wait for the next epoch's first
+        decision). Call it at the end of training, before saving the policy; under
+        ``torch.distributed`` on every rank at the same point."""
+        if self.policy is not None:
+            self._hand_over(sys.maxsize, 0)
 
     @property
     def skipped_rewards(self) -> int:
@@ -848,7 +880,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
 
     def _state(self, live: bool) -> dict[str, Any]:
         position = self._yielded
-        if live and self.policy is not None:
+        if live and (self.policy is not None or self._track):
             position -= sum(1 for e, _ in self._inflight if e == self._epoch)
         state: dict[str, Any] = {
             "version": _STATE_VERSION,

@@ -344,13 +344,15 @@ def test_observe_reports_the_root_chosen_and_the_community_used(index, graph):
             else:
                 chosen += 1
                 assert step.root == rec["choice"] and not step.teleported
-            assert step.root in step.community.tolist()
             assert step.size == len(items)
             info = s.batch_info(i)
             assert (info.root, info.teleported) == (step.root, step.teleported)
-            if graph == "knn":
-                assert step.community.tolist() == [step.root]
-            else:  # mix=0: the batch comes from the community's clusters, which are distinct
+            if graph == "knn":  # the items the search took: with mix=0, the whole batch
+                assert step.community.tolist() == items
+            else:
+                assert (
+                    step.root in step.community.tolist()
+                )  # mix=0: the batch comes from the community's clusters, which are distinct
                 comm = step.community.tolist()
                 assert len(set(comm)) == len(comm)
                 assert set(node[items].tolist()) <= set(comm)

@@ -775,3 +775,38 @@ def test_late_batches_are_completed_from_the_walk_order(digits):
             filled += len(fill)
         used_before[b] = True
     assert filled > 0  # the late epoch did run out of budget
+
+
+def test_reports_make_a_plain_dataloader_with_workers_resume_exactly(index):
+    # without reports the sampler's own state counts the batches the workers prefetched
+    ds = TensorDataset(torch.arange(700))
+    full = list(GraphWalkBatchSampler(index, 40, graph="er", seed=2))
+    s = GraphWalkBatchSampler(index, 40, graph="er", seed=2)
+    head = []
+    for (x,) in DataLoader(ds, batch_sampler=s, num_workers=2):
+        head.append(x.tolist())
+        s.report()  # trained: no policy, no reward
+        if len(head) == 5:
+            state = s.state_dict()
+            break
+    assert state["yielded"] == 5
+    t = GraphWalkBatchSampler(index, 40, graph="er", seed=2)
+    t.load_state_dict(state)
+    rest = [x.tolist() for (x,) in DataLoader(ds, batch_sampler=t, num_workers=2)]
+    assert head + rest == full
+    with pytest.raises(InputError, match="no policy to learn from a reward"):
+        t.report(1.0)
+    with pytest.raises(ValueError, match="epoch should be a non-negative integer"):
+        t.set_epoch(-1)
+
+
+def test_flush_rewards_hands_over_the_last_ones(index):
+    pol = _RandomLearner(0)
+    learned = []
+    pol.learn = lambda step, reward: learned.append((step.epoch, step.batch))
+    s = GraphWalkBatchSampler(index, 64, graph="knn", policy=pol, seed=0)
+    for _ in s:
+        s.report(1.0)
+    assert len(learned) < len(s)  # the last round's reward waits for a next decision
+    s.flush_rewards()
+    assert learned == [(0, b) for b in range(len(s))]
