@@ -265,9 +265,11 @@ def _homophily(
             )
             chk.add(
                 f"{name}, batch {batch}, {c['graph']}: lift / reference lift ({c['reference']} move)",
-                "-" if worst is None else f"min {worst[1]:.2f} (tenth {worst[0] + 1})",
+                "-"
+                if worst is None
+                else f"min {worst[1]:.2f} ± {c['ratio_se'][worst[0]] or 0:.2f} (tenth {worst[0] + 1})",
                 f">= {TARGET:.2f} in tenths 1-9",
-                "yes" if c["all_met"] else "NO",
+                c.get("verdict", "yes" if c["all_met"] else "NO"),
             )
         if index.n_items >= 1_000_000:
             for r in res["rows"][1:]:

@@ -178,12 +178,13 @@ def profile_sampler(
     walks: bool = True,
     compile_time: bool = True,
     homophily: bool = True,
-    homophily_epochs: int = 1,
+    homophily_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Measure the samplers over ``index`` beside ``RandomSampler`` + ``BatchSampler``.
 
     With ``homophily`` and an index with labels, ``"homophily"`` holds, per profiled graph, the
-    batches' label homophily per tenth of the epoch (``homophily_epochs`` epochs pooled), and on
+    batches' label homophily per tenth of the epoch (``homophily_epochs`` epochs pooled; default:
+    enough for about 500 batches per tenth, at most 100 epochs and 2M items), and on
     item graphs the reference walk's in the same process and the ratio of their lifts (see
     :func:`profile_homophily`): ``labels``, ``rows`` and ``checks``.
     """
@@ -252,9 +253,16 @@ def profile_sampler(
             )[0]
         res["rows"].append(row)
     if homophily and index.labels:
-        hom: dict[str, Any] = {"labels": None, "rows": [], "checks": []}
+        # enough batches per tenth for the lift ratios to be more than noise: about 500 pooled
+        # (a small index pools epochs: at most 100, and at most 2M items walked; the 1M
+        # benchmark at batch 256 is one epoch). Small lifts (weakly homophilous data) still
+        # leave the ratio a few percent of noise.
+        hom_epochs = homophily_epochs or max(
+            1, min(100, -(-2_000_000 // n), -(-5000 * batch_size // n))
+        )
+        hom: dict[str, Any] = {"labels": None, "rows": [], "checks": [], "epochs": hom_epochs}
         for name in graphs or list(index.graphs):
-            h = profile_homophily(index, name, batch_size=batch_size, epochs=homophily_epochs)
+            h = profile_homophily(index, name, batch_size=batch_size, epochs=hom_epochs)
             if h is None:  # no labels
                 continue
             hom["labels"] = h["labels"]

@@ -118,7 +118,8 @@ def test_bench_reports_homophily_beside_the_reference(tmp_path, capsys, blobs):
         "reference BFS (knn, shortest-path move)",
     ]
     for r in hom["rows"]:
-        assert r["n_items"] == 600 and r["n_batches"] == 19 and sum(r["batches"]) == 19
+        assert r["n_items"] == 600 and r["n_batches"] == 19
+        assert sum(r["batches"]) == 19 * hom["epochs"]  # small indexes pool epochs
         assert 0 < r["random"] < 0.3 and all(h is None or 0 <= h <= 1 for h in r["tenths"])
     for r in hom["rows"][2:]:
         assert r["tenths"][0] > 0.9  # the blobs' kNN graph is nearly all same-label
@@ -136,3 +137,22 @@ def test_bench_reports_homophily_beside_the_reference(tmp_path, capsys, blobs):
     assert "ablation (no target)" in out
     assert main([*args, "--no-homophily", "--json"]) == 0
     assert "homophily" not in json.loads(capsys.readouterr().out)
+
+
+def test_compare_lifts_gives_standard_errors_and_a_noise_verdict():
+    from graphwalk.homophily import compare_lifts, homophily_by_tenth
+
+    y = np.repeat(np.arange(2), 1000)
+    rng = np.random.default_rng(0)
+    # ours: batches of 4 mixing labels at random; reference: pure batches. Far apart: NO
+    pure = [list(range(i, i + 4)) for i in range(0, 2000, 4)]
+    mixed = [rng.choice(2000, 4, replace=False).tolist() for _ in range(500)]
+    far = compare_lifts(homophily_by_tenth(mixed, y), homophily_by_tenth(pure, y))
+    assert far["verdict"] == "NO" and not far["noise"]
+    assert all(se is None or se >= 0 for se in far["ratio_se"])
+    # the same walk twice with other seeds: whatever the ratios, never a confident failure
+    half = [list(range(i, i + 2)) + list(range(1000 + i, 1002 + i)) for i in range(0, 1000, 2)]
+    a = [rng.permutation(b).tolist() for b in half]  # the same kind of walk, twice
+    b = [[i + 1, i + 2, 1000 + i, 1001 + i] for i in range(0, 998, 2)] + [a[-1]]
+    same = compare_lifts(homophily_by_tenth(a, y), homophily_by_tenth(b, y))
+    assert same["verdict"] in ("yes", "within noise")

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"| {r['sampler']} | {us:.2f} | {1e6 / us:,.0f} | {1e6 / us * res['batch_size']:,.0f} | "
             f"{r.get('speedup_vs_torch', 1.0):.2f}x | {r.get('dataloader_us_per_batch', float('nan')):.2f} | "
-            f"{r.get('first_batch_s', float('nan')):.3f} | "
+            f"{format(r['first_batch_s'], '.3f') if 'first_batch_s' in r else '-'} | "
             f"{'' if r.get('bytes_per_item') is None else format(r['bytes_per_item'], '.1f')} |"
         )
     if "walk_msteps_per_s_1_thread" in res:
@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     if res.get("homophily"):
         print()
         print(
-            homophily_table(res["homophily"], "batch homophily per tenth of the epoch").markdown()
+            homophily_table(
+                res["homophily"],
+                f"batch homophily per tenth of the epoch ({res['homophily']['epochs']} epochs pooled)",
+            ).markdown()
         )
     return 0
