@@ -229,3 +229,13 @@ def test_knn_clusters_connected_unless_allow_disconnected(tmp_path, capsys, allo
         assert g["components"] > 1 and g["params"]["edges_added_to_connect"] == 0
     else:
         assert g["components"] == 1 and g["params"]["edges_added_to_connect"] >= 1
+
+
+def test_python_dash_m_graphwalk_runs_the_cli():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "graphwalk", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("graphwalk ")
