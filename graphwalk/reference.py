@@ -38,6 +38,7 @@ import numpy.typing as npt
 from numba import njit
 
 from graphwalk.errors import InputError
+from graphwalk.kernels import mix_counts as _mix_counts
 
 __all__ = ["MOVES", "mix_counts", "reference_item_batches", "reference_item_walk"]
 
@@ -61,10 +62,7 @@ def mix_counts(sizes: npt.ArrayLike, mix: float) -> npt.NDArray[np.int64]:
     s = np.asarray(sizes, dtype=np.int64)
     if not 0.0 <= float(mix) <= 1.0:
         raise InputError(f"mix should be in [0, 1], but got mix={mix}")
-    cum = np.zeros(s.shape[0] + 1, np.int64)
-    np.cumsum(s, out=cum[1:])
-    floors = np.floor(float(mix) * cum.astype(np.float64) + 1e-9).astype(np.int64)
-    return np.minimum(np.diff(floors), s)
+    return _mix_counts(s, float(mix))  # the sampler's own formula
 
 
 def reference_item_batches(
