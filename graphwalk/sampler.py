@@ -161,6 +161,49 @@ def _block_counts(n: int) -> npt.NDArray[np.uint16]:
     return counts
 
 
+def _walked_items(
+    index: GraphIndex, items: Any, dataset: Any
+) -> tuple[npt.NDArray[np.int64] | None, bool]:
+    """The item ids to walk (``None``: all) and whether to yield positions in a ``Subset``."""
+    n = index.n_items
+    positions = False
+    if dataset is not None:
+        inner, idx = getattr(dataset, "dataset", None), getattr(dataset, "indices", None)
+        if inner is not None and idx is not None:  # a torch.utils.data.Subset
+            if len(inner) != n:
+                raise InputError(
+                    f"the Subset's dataset has {len(inner)} items but the index was built from "
+                    f"{n}; index the dataset the Subset is taken from"
+                )
+            if items is not None:
+                raise InputError("give items= or a Subset as dataset=, not both")
+            items, positions = idx, True
+        elif len(dataset) != n:
+            raise InputError(
+                f"the dataset has {len(dataset)} items but the index was built from {n}; "
+                "rebuild the index from this dataset, or walk part of the indexed dataset with "
+                "items=ids or dataset=torch.utils.data.Subset(indexed_dataset, ids)"
+            )
+    if items is None:
+        return None, False
+    arr = np.asarray(items)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise TypeError(
+            f"items should be a 1-D sequence of integer item ids, but got shape {arr.shape} "
+            f"and dtype {arr.dtype}"
+        )
+    arr = arr.astype(np.int64)
+    if arr.size == 0:
+        raise InputError("items is empty: give at least one item id to walk")
+    if arr.min() < 0 or arr.max() >= n:
+        bad = int(arr[(arr < 0) | (arr >= n)][0])
+        raise InputError(f"items holds id {bad}, outside the index's {n} items [0, {n})")
+    if np.unique(arr).size != arr.size:
+        raise InputError("items holds duplicate ids: every item is walked once per epoch")
+    arr.flags.writeable = False
+    return arr, positions
+
+
 def _crc(*arrays: npt.NDArray[Any]) -> int:
     c = 0
     for a in arrays:
@@ -197,11 +240,17 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         seed: the walk is a function of ``(seed, epoch)`` only: every rank computes the same global
             walk and takes every ``world_size``-th batch from it.
         rank, world_size: default from ``torch.distributed`` when initialised, else 0 and 1.
-        dataset: if given, its length must equal the index's number of items.
+        dataset: if given, its length must equal the index's number of items, or it is a
+            ``torch.utils.data.Subset`` of the indexed dataset (see ``items``).
         policy: an online :class:`~graphwalk.policy.WalkPolicy` choosing each ROOT (default: the
             built-in static walk, computed for a whole epoch at once by a Numba kernel). See
             :meth:`report` for how rewards reach it.
         labels: label set used for :attr:`BatchInfo.homophily` (default: ``"label"`` if present).
+        items: walk only these item ids (a train split of an index built over the whole
+            dataset): each once per epoch, with exact length and resume; the others are passed
+            through by item-graph searches, never taken. Batches hold item ids. Giving
+            ``dataset=torch.utils.data.Subset(indexed_dataset, ids)`` instead walks ``ids`` and
+            yields positions in the Subset, as a ``DataLoader`` over the Subset needs.
 
     Every new pass (``iter()``) advances the epoch by itself, unless :meth:`set_epoch` or
     :meth:`load_state_dict` set it since the last pass (as with ``DistributedSampler``, call
@@ -231,6 +280,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         dataset: Any = None,
         policy: WalkPolicy | None = None,
         labels: str | None = None,
+        items: Any = None,
     ) -> None:
         if isinstance(index, (str, Path)):
             index = GraphIndex.load(index)
@@ -240,10 +290,20 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             )
         self.index = index
         self.batch_size = check_positive_int("batch_size", batch_size)
-        n = index.n_items
+        n_index = index.n_items
+        # the items walked: all, the ids given, or a torch Subset's (then yielded as positions)
+        self._subset, self._yield_positions = _walked_items(index, items, dataset)
+        n = n_index if self._subset is None else int(self._subset.size)
+        self.n_walked = n
+        self._to_pos: npt.NDArray[np.int64] | None = None
+        if self._yield_positions:
+            assert self._subset is not None
+            self._to_pos = np.full(n_index, -1, np.int64)
+            self._to_pos[self._subset] = np.arange(n)
         if self.batch_size > n:
+            what = "the index" if self._subset is None else "the items walked"
             raise InputError(
-                f"batch_size={batch_size} is larger than the {n} items of the index; "
+                f"batch_size={batch_size} is larger than the {n} items of {what}; "
                 f"use batch_size <= {n}"
             )
         if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0):
@@ -255,11 +315,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 or not 0.0 <= float(v) <= 1.0
             ):
                 raise InputError(f"{name} should be in [0, 1], but got {name}={v!r}")
-        if dataset is not None and len(dataset) != n:
-            raise InputError(
-                f"the dataset has {len(dataset)} items but the index was built from {n}; "
-                "rebuild the index from this dataset (or pass the matching one)"
-            )
+
         g = index.graph(graph)
         self.graph_name = graph if graph is not None else next(iter(index.graphs))
         self.kind = g.kind
@@ -302,6 +358,13 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         if g.kind == "cluster":
             assert g.level is not None
             self._mem_indptr, self._members = index.members(g.level)
+            if self._subset is not None:  # only the walked items are members
+                assign = index.levels[g.level].assignment[self._subset]
+                order = np.argsort(assign, kind="stable")
+                counts = np.bincount(assign, minlength=self._mem_indptr.size - 1)
+                self._mem_indptr = np.zeros(counts.size + 1, np.int64)
+                np.cumsum(counts, out=self._mem_indptr[1:])
+                self._members = self._subset[order].astype(np.int32)
             self._arrays: tuple[npt.NDArray[Any], ...] = (
                 g.indptr,
                 g.indices,
@@ -309,9 +372,9 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 index.levels[g.level].assignment,
             )
         else:
-            if g.n_nodes != n:
+            if g.n_nodes != n_index:
                 raise InputError(
-                    f"item graph {g.name!r} has {g.n_nodes} nodes but the index has {n} items"
+                    f"item graph {g.name!r} has {g.n_nodes} nodes but the index has {n_index} items"
                 )
             # walk the graph in its stored locality order (neighbours get nearby numbers, so a
             # batch's search reads contiguous memory); nodes map back to items at the output
@@ -403,13 +466,15 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         bounds = self._offsets_list  # Python ints: cheaper to index than NumPy scalars
         self._consumed = True
         self._last_plan = plan
+        pos = self._to_pos  # a Subset: yield positions in it, not item ids
         if self.policy is None:  # the hot path: the epoch is already walked
             for i in range(start, self.num_batches):
                 gb = r + i * W
                 self._yielded = i + 1
                 if self._track:  # the loop reports the batches it trained (report())
                     self._inflight.append((plan.epoch, gb))
-                yield items[bounds[gb] : bounds[gb + 1]].tolist()
+                batch = items[bounds[gb] : bounds[gb + 1]]
+                yield (batch if pos is None else pos[batch]).tolist()
             return
         nb = int(self._sizes.size)
         for i in range(start, self.num_batches):
@@ -418,7 +483,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 self._advance(plan, min(nb, (i + 1) * W))  # at the same step, with the same rewards
             self._yielded = i + 1
             self._inflight.append((plan.epoch, gb))
-            yield items[bounds[gb] : bounds[gb + 1]].tolist()
+            batch = items[bounds[gb] : bounds[gb + 1]]
+            yield (batch if pos is None else pos[batch]).tolist()
 
     # ------------------------------------------------------------------ the walk
     def _check_unchanged(self) -> None:
@@ -467,7 +533,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 o=0,
             )
         else:
-            n = self.index.n_items
+            n = self.index.n_items  # nodes of the graph (the walk skips items not walked)
             mean_deg = max(1.0, g.n_edges / max(1, n))
             cap = int(min(n + 1, self._budget * max(16.0, 2.0 * mean_deg) + self._maxdeg + 1))
             d = self._maxdeg
@@ -483,6 +549,13 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 o=0,
             )
             plan.fill = np.zeros(nb, np.int64)
+            if self._subset is not None:  # items not walked: used from the start, passed through
+                nodes = self._subset if self._position is None else self._position[self._subset]
+                plan.walker["flags"][:] = 0x80
+                plan.walker["flags"][nodes] = 0
+                plan.walker["blocks"] = np.bincount(
+                    nodes >> BLOCK_SHIFT, minlength=plan.walker["blocks"].size
+                ).astype(np.uint16)
         self._plan = plan
         replay = (
             self._replay if self._replay is not None and self._replay["epoch"] == epoch else None
@@ -543,6 +616,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 return lambda: np.flatnonzero(np.diff(self._mem_indptr) > 0).astype(np.int64)
             return lambda: np.sort(w["alive"][: w["n_alive"]])
         if self.replacement:
+            if self._subset is not None:
+                return lambda: np.sort(self._subset)
             return lambda: np.arange(self.index.n_items, dtype=np.int64)
         return lambda: np.sort(self._items(np.flatnonzero(w["flags"] < 0x80)))
 
@@ -865,6 +940,9 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             "seed": self.seed,
             "world_size": self.world_size,
             "n_items": self.index.n_items,
+            "items": None
+            if self._subset is None
+            else f"crc:{_crc(self._subset)}:{self._subset.size}",
             "index": self._index_id,
             "policy": None if self.policy is None else type(self.policy).__qualname__,
         }

@@ -810,3 +810,68 @@ def test_flush_rewards_hands_over_the_last_ones(index):
     assert len(learned) < len(s)  # the last round's reward waits for a next decision
     s.flush_rewards()
     assert learned == [(0, b) for b in range(len(s))]
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 7: walking a subset of the indexed items (a train split of an index over the whole data)
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+@pytest.mark.parametrize("mix", [0.0, 0.3])
+def test_a_subset_is_walked_once_per_epoch_with_exact_length_and_resume(index, graph, mix):
+    ids = np.random.default_rng(0).choice(700, 450, replace=False)
+    kw = dict(graph=graph, mix=mix, seed=3, items=ids)
+    s = GraphWalkBatchSampler(index, 32, **kw)
+    batches = list(s)
+    assert len(batches) == len(s) == 15 and s.n_walked == 450
+    assert sorted(_flat(batches)) == sorted(ids.tolist())
+    t = GraphWalkBatchSampler(index, 32, **kw)
+    it = iter(t)
+    head = [next(it) for _ in range(6)]
+    u = GraphWalkBatchSampler(index, 32, **kw)
+    u.load_state_dict(t.state_dict())
+    assert head + list(u) == batches
+    other = GraphWalkBatchSampler(index, 32, graph=graph, mix=mix, seed=3, items=ids[:-1])
+    with pytest.raises(InputError, match="items="):
+        other.load_state_dict(t.state_dict())
+    # ranks share the subset
+    per_rank = [
+        list(GraphWalkBatchSampler(index, 32, rank=r, world_size=2, **kw)) for r in range(2)
+    ]
+    assert sorted(i for b in per_rank for i in _flat(b)) == sorted(ids.tolist())
+
+
+def test_a_subset_item_walk_stays_homophilous(digits):
+    idx, y = digits
+    train = np.random.default_rng(1).permutation(len(y))[:1400]
+    batches = list(GraphWalkBatchSampler(idx, 64, items=train, seed=0))
+    hom = _by_tenth(batches, y)
+    assert np.nanmean(hom[:8]) > 0.6  # neighbourhoods of the split, not random batches
+
+
+def test_a_torch_subset_yields_positions_in_it(index):
+    from torch.utils.data import Subset
+
+    full = TensorDataset(torch.arange(700) * 10)
+    ids = np.random.default_rng(2).choice(700, 300, replace=False).tolist()
+    sub = Subset(full, ids)
+    s = GraphWalkBatchSampler(index, 50, graph="knn", dataset=sub, seed=0)
+    got = [b[0].tolist() for b in DataLoader(sub, batch_sampler=s, num_workers=2)]
+    assert sorted(v // 10 for b in got for v in b) == sorted(ids)  # every item of the split once
+    same = list(GraphWalkBatchSampler(index, 50, graph="knn", items=ids, seed=0))
+    assert [[v // 10 for v in b] for b in got] == same  # the same walk, as positions
+
+
+def test_bad_subsets_are_refused(index):
+    with pytest.raises(InputError, match="outside the index's 700 items"):
+        GraphWalkBatchSampler(index, 10, graph="er", items=[0, 700])
+    with pytest.raises(InputError, match="duplicate"):
+        GraphWalkBatchSampler(index, 10, graph="er", items=[1, 1, 2])
+    with pytest.raises(InputError, match="empty"):
+        GraphWalkBatchSampler(index, 10, graph="er", items=np.array([], np.int64))
+    with pytest.raises(TypeError, match="integer item ids"):
+        GraphWalkBatchSampler(index, 10, graph="er", items=[0.5, 1.5])
+    with pytest.raises(InputError, match="larger than the 3 items of the items walked"):
+        GraphWalkBatchSampler(index, 10, graph="er", items=[0, 1, 2])
+    with pytest.raises(InputError, match="Subset"):
+        GraphWalkBatchSampler(index, 10, graph="er", dataset=list(range(5)))
