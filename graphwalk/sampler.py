@@ -25,6 +25,7 @@ import numpy.typing as npt
 from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
+from graphwalk.graphs import Graph
 from graphwalk.index import GraphIndex
 from graphwalk.kernels import (
     BLOCK_SHIFT,
@@ -365,6 +366,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 self._mem_indptr = np.zeros(counts.size + 1, np.int64)
                 np.cumsum(counts, out=self._mem_indptr[1:])
                 self._members = self._subset[order].astype(np.int32)
+            self._warn_if_diluted(g)
             self._arrays: tuple[npt.NDArray[Any], ...] = (
                 g.indptr,
                 g.indices,
@@ -422,6 +424,29 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._skipped_rewards = 0
         self._track = policy is not None  # whether report() tells where the loop is
         self._pass_start = 0
+
+    def _warn_if_diluted(self, g: Graph) -> None:
+        """Cluster graphs: say when a batch is larger than a typical community, whose items then
+        run dry and random clusters fill the rest of the batch (dilution)."""
+        sizes = np.diff(self._mem_indptr)
+        live = sizes > 0
+        mean = float(sizes[live].mean()) if live.any() else 0.0
+        #: expected clusters a batch spans (ROOT's, its neighbours', then random ones)
+        self.clusters_per_batch = self.batch_size / mean if mean else float("inf")
+        assert self.k is not None
+        deg = np.diff(g.indptr)
+        community = sizes + np.minimum(self.k, deg) * mean  # items ROOT and k neighbours offer
+        typical = float(np.median(community[live])) if live.any() else 0.0
+        if typical < self.batch_size:
+            warnings.warn(
+                f"batches of {self.batch_size} are larger than a typical community of graph "
+                f"{g.name!r} (ROOT and k={self.k} neighbours hold about {typical:.0f} items; "
+                f"clusters hold {mean:.0f} on average): a batch spans about "
+                f"{self.clusters_per_batch:.0f} clusters and random clusters fill what the "
+                "community lacks; use a larger k, fewer and larger clusters, or smaller batches",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ protocol
     def __len__(self) -> int:

@@ -875,3 +875,18 @@ def test_bad_subsets_are_refused(index):
         GraphWalkBatchSampler(index, 10, graph="er", items=[0, 1, 2])
     with pytest.raises(InputError, match="Subset"):
         GraphWalkBatchSampler(index, 10, graph="er", dataset=list(range(5)))
+
+
+def test_a_batch_larger_than_a_community_is_announced(index):
+    # issue 7: clusters smaller than the batch dilute every batch with random clusters' items
+    x, y = make_blobs(n=700, dim=6, centers=7)
+    small = gw.build_index(x, labels=y, clusters=50, graphs=["er"], seed=1)
+    with pytest.warns(RuntimeWarning, match=r"batches of 256 are larger than a typical community"):
+        s = GraphWalkBatchSampler(small, 256, k=4)
+    assert 15 < s.clusters_per_batch < 21  # 256 / (700 / 50)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = GraphWalkBatchSampler(index, 32, graph="er", k=4)  # 20 clusters of 35: fits
+    assert t.clusters_per_batch < 1
