@@ -18,7 +18,7 @@ def clustered_vectors(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` vectors around ``centers`` random directions, normalised; labels are the centre ids.
 
-    ``spread=1.2`` is calibrated so pynndescent on 100,000 x 64 lands near ANCHORS.md (its
+    ``spread=1.2`` is calibrated so pynndescent on 100,000 x 64 lands near the figures of ../shared/ANCHORS.md (its
     recall rises steeply from 11 to 30 candidates), not on trivially separable blobs.
 
     Generated in blocks so the float64 temporaries stay small.

@@ -2,7 +2,7 @@
 
 On N clustered vectors (default 1,000,000 x 64, with labels): faiss k-means with 1,000 clusters,
 an Erdős–Rényi graph over the clusters and an item kNN graph (k=10) at recall >= 0.95.
-Checks, as ratios measured in the same run (ANCHORS.md, issue "The foundation and graphwalk index"):
+Checks, as ratios measured in the same run (../shared/ANCHORS.md, issue "The foundation and graphwalk index"):
 
 - the whole ``graphwalk index`` command within 1.25x the sum of its bare calls;
 - its kNN step no slower than a bare pynndescent build at the same recall;

@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             "(cached afterwards: `cache=True`)"
         )
     chk.notes.append(
-        "absolute times drift on shared machines (ANCHORS.md): the 10 µs target is scaled by "
+        "absolute times drift on shared machines (../shared/ANCHORS.md, the figures we measure ourselves against): the 10 µs target is scaled by "
         "RandomSampler + BatchSampler's time in this run against its ANCHORS figure of 28 µs"
     )
     chk.notes.append(
