@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+# First: checks that Numba can cache the kernels that the imports below define (falls back if not).
+from graphwalk import _numba_cache  # noqa: F401
 from graphwalk.build import build_index
 from graphwalk.cluster import Level
 from graphwalk.errors import GraphwalkError, IndexFormatError, InputError, OutputExistsError
