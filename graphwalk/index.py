@@ -29,7 +29,10 @@ from graphwalk.storage import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
+    GraphEntry,
+    TableEntry,
     atomic_directory,
+    check_manifest,
     file_digest,
     read_manifest,
     write_json,
@@ -227,83 +230,80 @@ class GraphIndex:
                 newer format version.
         """
         root = Path(path)
-        m = read_manifest(root)
-        try:
-            n = int(m["n_items"])
-            tables = m["tables"]
-            level_meta = list(m["levels"])
-            graph_meta = list(m["graphs"])
-            label_names = list(m["labels"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexFormatError(
-                f"{root / MANIFEST} lacks or mangles the field {exc}; rebuild the index"
-            ) from exc
-        walk_files = [x["walk"]["file"] for x in graph_meta if isinstance(x.get("walk"), dict)]
-        for fname in [ITEMS] + [x["file"] for x in level_meta + graph_meta] + walk_files:
-            if fname not in tables:
-                raise IndexFormatError(f"{root / MANIFEST} lists no checksum for table {fname}")
+        raw = read_manifest(root)
+        m = check_manifest(raw, root / MANIFEST)
+        tables = m.tables
+        n = m.n_items
         for fname, meta in tables.items():
             f = root / fname
-            if not f.exists():
+            if not f.is_file():
                 raise IndexFormatError(
                     f"index {root} is missing its table {fname}; rebuild the index"
                 )
             size = f.stat().st_size
-            if size != meta["bytes"]:
+            if size != meta.bytes:
                 raise IndexFormatError(
                     f"table {fname} of index {root} has {size} bytes, the manifest says "
-                    f"{meta['bytes']}: the file is truncated or was replaced; rebuild the index"
+                    f"{meta.bytes}: the file is truncated or was replaced; rebuild the index"
                 )
-            if verify and file_digest(f) != meta["sha256"]:
+            if verify and file_digest(f) != meta.sha256:
                 raise IndexFormatError(
                     f"table {fname} of index {root} fails its SHA-256 checksum: the file is "
                     "corrupted or was modified; rebuild the index"
                 )
 
         items = _read_table(root, ITEMS, tables, {"item": "int64"})
-        idx = cls(n, spaces=dict(m.get("spaces", {})), build_params=dict(m.get("build", {})))
-        if _col(items, "item", root, ITEMS).shape[0] != n:
+        idx = cls(n, spaces=dict(m.spaces), build_params=dict(m.build))
+        item = _col(items, "item", root, ITEMS, "int64")
+        if item.shape[0] != n or (item != np.arange(n)).any():
             raise IndexFormatError(
-                f"table {ITEMS} of index {root} has {items.num_rows} rows, manifest says {n}"
+                f"column 'item' of table {ITEMS} of index {root} is not 0..{n - 1}; "
+                "rebuild the index"
             )
-        for name in label_names:
-            idx.labels[name] = _col(items, f"label.{name}", root, ITEMS)
-        for lm in level_meta:
-            name = lm["name"]
-            assign = _col(items, f"cluster.{name}", root, ITEMS)
+        for name in m.labels:
+            idx.labels[name] = _col(items, f"label.{name}", root, ITEMS, "int64")
+        for lm in m.levels:
+            name, k, d = lm.name, lm.n_clusters, lm.dim
+            assign = _col(items, f"cluster.{name}", root, ITEMS, "int32")
             t = _read_table(
-                root, lm["file"], tables, {"cluster": "int32", "size": "int64", "value": "int64"}
+                root, lm.file, tables, {"cluster": "int32", "size": "int64", "value": "int64"}
             )
-            k = int(lm["n_clusters"])
             if t.num_rows != k:
                 raise IndexFormatError(
-                    f"table {lm['file']} has {t.num_rows} clusters, manifest says {k}"
+                    f"table {lm.file} has {t.num_rows} clusters, manifest says {k}"
                 )
-            cent = t.column("centroid").combine_chunks()
-            centroids = cent.flatten().to_numpy().reshape(k, int(lm["dim"]))
             if assign.size and (assign.min() < 0 or assign.max() >= k):
                 raise IndexFormatError(
                     f"level {name!r} of index {root} assigns items to clusters outside [0, {k})"
+                )
+            centroids = _centroids(t, root, lm.file, k, d)
+            if (_col(t, "cluster", root, lm.file, "int32") != np.arange(k)).any() or (
+                _col(t, "size", root, lm.file, "int64") != np.bincount(assign, minlength=k)
+            ).any():
+                raise IndexFormatError(
+                    f"table {lm.file} of index {root} does not list clusters 0..{k - 1} with "
+                    f"the sizes of level {name!r}; rebuild the index"
                 )
             idx.levels[name] = Level(
                 name,
                 assign,
                 centroids,
-                _col(t, "value", root, lm["file"]),
-                lm["source"],
-                lm.get("space", "input"),
-                dict(lm.get("params", {})),
+                _col(t, "value", root, lm.file, "int64"),
+                lm.source,
+                lm.space,
+                dict(lm.params),
             )
-        for gm in graph_meta:
+        for gm in m.graphs:
+            nn_, ne = gm.n_nodes, gm.n_edges
             t = _read_table(
-                root, gm["file"], tables, {"src": "int32", "dst": "int32", "weight": "float"}
+                root, gm.file, tables, {"src": "int32", "dst": "int32", "weight": "float"}
             )
-            nn_, ne = int(gm["n_nodes"]), int(gm["n_edges"])
-            src = _col(t, "src", root, gm["file"])
-            dst = _col(t, "dst", root, gm["file"])
+            src = _col(t, "src", root, gm.file, "int32")
+            dst = _col(t, "dst", root, gm.file, "int32")
+            weights = _weights(t, root, gm.file)
             if src.shape[0] != ne:
                 raise IndexFormatError(
-                    f"table {gm['file']} has {src.shape[0]} edges, manifest says {ne}"
+                    f"table {gm.file} has {src.shape[0]} edges, manifest says {ne}"
                 )
             if ne and (
                 dst.min() < 0
@@ -313,28 +313,28 @@ class GraphIndex:
                 or (np.diff(src) < 0).any()
             ):
                 raise IndexFormatError(
-                    f"graph {gm['name']!r} of index {root} has edges outside "
+                    f"graph {gm.name!r} of index {root} has edges outside "
                     f"[0, {nn_}) or out of order; rebuild the index"
                 )
             indptr = np.zeros(nn_ + 1, np.int64)
             np.cumsum(np.bincount(src, minlength=nn_), out=indptr[1:])
             indptr.flags.writeable = False
             walk = None
-            if gm.get("walk") is not None:
+            if gm.walk is not None:
                 walk = _read_walk(root, gm, items, tables, nn_, ne, indptr, dst)
-            idx.graphs[gm["name"]] = Graph(
-                gm["name"],
-                gm["kind"],
+            idx.graphs[gm.name] = Graph(
+                gm.name,
+                gm.kind,
                 indptr,
                 dst,
-                _col(t, "weight", root, gm["file"]),
-                level=gm.get("level"),
-                space=gm.get("space"),
-                directed=bool(gm.get("directed")),
-                params=dict(gm.get("params", {})),
+                weights,
+                level=gm.level if gm.kind == "cluster" else None,
+                space=gm.space if gm.kind == "item" else None,
+                directed=gm.directed,
+                params=dict(gm.params),
                 walk=walk,
             )
-        idx.manifest = m
+        idx.manifest = raw
         idx.path = root
         return idx
 
@@ -360,9 +360,9 @@ def _write_edges(
 
 def _read_walk(
     root: Path,
-    gm: dict[str, Any],
+    gm: GraphEntry,
     items: Any,
-    tables: dict[str, Any],
+    tables: dict[str, TableEntry],
     n: int,
     ne: int,
     indptr: npt.NDArray[np.int64],
@@ -370,16 +370,10 @@ def _read_walk(
 ) -> WalkOrder:
     """The walk order of an item graph: the renumbered edges and each item's node, checked to be
     a permutation and the same graph renumbered (row lengths agree)."""
-    w = gm["walk"]
-    try:
-        fname, column, method = str(w["file"]), str(w["column"]), str(w["method"])
-    except (KeyError, TypeError) as exc:
-        raise IndexFormatError(
-            f"{root / MANIFEST}: graph {gm.get('name')!r} has a malformed walk entry ({exc}); "
-            "rebuild the index"
-        ) from exc
-    position = _col(items, column, root, ITEMS)
-    if position.dtype != np.int32 or position.shape[0] != n:
+    assert gm.walk is not None
+    fname, column, method = gm.walk.file, gm.walk.column, gm.walk.method
+    position = _col(items, column, root, ITEMS, "int32")
+    if position.shape[0] != n:
         raise IndexFormatError(f"column {column} of {ITEMS} in {root} is not {n} int32 node ids")
     if n and (
         position.min() < 0 or position.max() >= n or (np.bincount(position, minlength=n) != 1).any()
@@ -391,13 +385,14 @@ def _read_walk(
     order = np.empty(n, np.int32)
     order[position] = np.arange(n, dtype=np.int32)
     t = _read_table(root, fname, tables, {"src": "int32", "dst": "int32", "weight": "float"})
-    src = _col(t, "src", root, fname)
-    dst = _col(t, "dst", root, fname)
+    src = _col(t, "src", root, fname, "int32")
+    dst = _col(t, "dst", root, fname, "int32")
+    weights = _weights(t, root, fname)
     if src.shape[0] != ne or (
         ne and (dst.min() < 0 or dst.max() >= n or src.min() < 0 or (np.diff(src) < 0).any())
     ):
         raise IndexFormatError(
-            f"table {fname} of index {root} is not the graph {gm['name']!r} renumbered "
+            f"table {fname} of index {root} is not the graph {gm.name!r} renumbered "
             f"({src.shape[0]} edges for {ne}, or ids out of range or order); rebuild the index"
         )
     w_indptr = np.zeros(n + 1, np.int64)
@@ -417,15 +412,17 @@ def _read_walk(
         same = np.array_equal(order[dst[e_w]], graph_dst[e_g])
     if not same:
         raise IndexFormatError(
-            f"table {fname} of index {root} does not have the rows of graph {gm['name']!r} "
+            f"table {fname} of index {root} does not have the rows of graph {gm.name!r} "
             "in its walk order; rebuild the index"
         )
     for a in (order, w_indptr):
         a.flags.writeable = False
-    return WalkOrder(order, position, w_indptr, dst, _col(t, "weight", root, fname), method)
+    return WalkOrder(order, position, w_indptr, dst, weights, method)
 
 
-def _read_table(root: Path, fname: str, tables: dict[str, Any], schema: dict[str, str]) -> Any:
+def _read_table(
+    root: Path, fname: str, tables: dict[str, TableEntry], schema: dict[str, str]
+) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -443,23 +440,29 @@ def _read_table(root: Path, fname: str, tables: dict[str, Any], schema: dict[str
                 "a foreign file; rebuild the index"
             )
         typ = t.schema.field(col).type
-        ok = pa.types.is_floating(typ) if kind == "float" else str(typ) == kind
-        if not ok:
+        if str(typ) != kind:
             raise IndexFormatError(
                 f"column {col!r} of table {fname} has type {typ}, expected {kind}"
             )
-    if t.num_rows != tables[fname]["rows"]:
+    if t.num_rows != tables[fname].rows:
         raise IndexFormatError(
             f"table {fname} of index {root} has {t.num_rows} rows, "
-            f"the manifest says {tables[fname]['rows']}"
+            f"the manifest says {tables[fname].rows}"
         )
     return t
 
 
-def _col(t: Any, name: str, root: Path, fname: str) -> npt.NDArray[Any]:
+def _col(t: Any, name: str, root: Path, fname: str, kind: str) -> npt.NDArray[Any]:
+    """Column ``name`` as a read-only NumPy array, checked to have Arrow type ``kind``, no nulls."""
     if name not in t.column_names:
         raise IndexFormatError(
             f"table {fname} of index {root} has no column {name!r}: rebuild the index"
+        )
+    typ = t.schema.field(name).type
+    if str(typ) != kind:
+        raise IndexFormatError(
+            f"column {name!r} of table {fname} of index {root} has type {typ}, expected {kind}; "
+            "rebuild the index"
         )
     col = t.column(name)
     if col.null_count:
@@ -468,3 +471,45 @@ def _col(t: Any, name: str, root: Path, fname: str) -> npt.NDArray[Any]:
     if arr.flags.writeable:
         arr.flags.writeable = False
     return arr
+
+
+def _weights(t: Any, root: Path, fname: str) -> npt.NDArray[np.float32]:
+    """Edge weights: float32, finite and positive (the walk draws neighbours in proportion)."""
+    w = _col(t, "weight", root, fname, "float")
+    if w.size and not (np.isfinite(w).all() and (w > 0).all()):
+        raise IndexFormatError(
+            f"table {fname} of index {root} has edge weights that are NaN, infinite, zero or "
+            "negative; rebuild the index"
+        )
+    return w
+
+
+def _centroids(t: Any, root: Path, fname: str, k: int, d: int) -> npt.NDArray[np.float32]:
+    """The ``(k, d)`` float32 centroids of a level table, finite."""
+    import pyarrow as pa
+
+    if "centroid" not in t.column_names:
+        raise IndexFormatError(
+            f"table {fname} of index {root} has no column 'centroid': rebuild the index"
+        )
+    typ = t.schema.field("centroid").type
+    if not (
+        pa.types.is_fixed_size_list(typ)
+        and typ.list_size == d
+        and pa.types.is_float32(typ.value_type)
+    ):
+        raise IndexFormatError(
+            f"column 'centroid' of table {fname} of index {root} has type {typ}, expected "
+            f"fixed_size_list<float>[{d}] (the level's dim); rebuild the index"
+        )
+    cent = t.column("centroid").combine_chunks()
+    values = cent.flatten()
+    if cent.null_count or values.null_count or len(values) != k * d:
+        raise IndexFormatError(f"column 'centroid' of table {fname} of index {root} has nulls")
+    out = np.asarray(values.to_numpy(zero_copy_only=False), np.float32).reshape(k, d)
+    if not np.isfinite(out).all():
+        raise IndexFormatError(
+            f"column 'centroid' of table {fname} of index {root} is not finite; rebuild the index"
+        )
+    out.flags.writeable = False
+    return out

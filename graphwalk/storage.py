@@ -10,7 +10,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graphwalk.errors import IndexFormatError, OutputExistsError
 
@@ -18,7 +20,13 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MANIFEST",
+    "GraphEntry",
+    "LevelEntry",
+    "Manifest",
+    "TableEntry",
+    "WalkEntry",
     "atomic_directory",
+    "check_manifest",
     "file_digest",
     "read_manifest",
     "write_json",
@@ -28,6 +36,169 @@ __all__ = [
 FORMAT_NAME = "graphwalk-index"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+FIRST_FORMAT_VERSION = 1
+
+# ---------------------------------------------------------------------------------- the schema
+# One declared schema for manifest.json (format version 1). Strict: a count is a JSON integer
+# (not 10.5, not 10.0, not true), a name a non-empty string; a table is a plain file name inside
+# the index directory. Unknown keys are kept and ignored, so a later minor addition still loads.
+
+_Count = Annotated[int, Field(strict=True, ge=0, le=2**62)]
+_Positive = Annotated[int, Field(strict=True, ge=1, le=2**31)]
+_Name = Annotated[str, Field(strict=True, min_length=1)]
+_File = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=255)]
+_Sha256 = Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{64}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class TableEntry(_Model):
+    rows: _Count
+    bytes: _Count
+    sha256: _Sha256
+
+
+class LevelEntry(_Model):
+    name: _Name
+    file: _File
+    source: _Name
+    space: _Name = "input"
+    n_clusters: _Count
+    dim: _Positive
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class WalkEntry(_Model):
+    file: _File
+    column: _Name
+    method: _Name
+
+
+class GraphEntry(_Model):
+    name: _Name
+    file: _File
+    kind: Literal["cluster", "item"]
+    level: _Name | None = None
+    space: _Name | None = None
+    directed: bool = False
+    n_nodes: _Count
+    n_edges: _Count
+    params: dict[str, Any] = Field(default_factory=dict)
+    walk: WalkEntry | None = None
+
+
+class Manifest(_Model):
+    """The manifest of an index, as declared (see :func:`check_manifest` for the cross-checks)."""
+
+    format: Literal["graphwalk-index"]
+    format_version: Annotated[int, Field(strict=True, ge=FIRST_FORMAT_VERSION)]
+    graphwalk_version: str = "?"
+    n_items: _Count
+    spaces: dict[str, _Positive]
+    labels: list[_Name]
+    levels: list[LevelEntry]
+    graphs: list[GraphEntry]
+    tables: dict[str, TableEntry]
+    build: dict[str, Any] = Field(default_factory=dict)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i and loc[i - 1] in ("tables", "spaces", "build"):
+            out += f"[{part!r}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def check_manifest(manifest: Any, mpath: Path) -> Manifest:
+    """Validate a manifest against the schema and check its cross-references.
+
+    Cross-references: names unique; each level's ``space`` is one of ``spaces`` with the same
+    dimension; a cluster graph names an existing level and has one node per cluster; an item
+    graph names an existing space and has one node per item; only item graphs have a walk
+    order; every file is listed in ``tables``, and no file serves twice.
+
+    Raises:
+        IndexFormatError: ``"manifest.json: graphs[1].n_nodes: ...; rebuild the index"``.
+    """
+
+    def bad(field: str, msg: str) -> IndexFormatError:
+        return IndexFormatError(f"{mpath}: {field}: {msg}; rebuild the index")
+
+    try:
+        m = Manifest.model_validate(manifest)
+    except ValidationError as exc:
+        e = exc.errors(include_url=False)[0]
+        got = repr(e.get("input"))
+        got = got if len(got) <= 60 else got[:57] + "..."
+        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
+        msg = e["msg"] if e["type"] == "missing" else f"{e['msg']}, got {got}"
+        if e["type"] == "string_pattern_mismatch" and e["loc"][-1] == "file":
+            msg = f"should be a plain file name inside the index directory, got {got}"
+        raise bad(_where(tuple(e["loc"])), msg + more) from None
+    if m.format_version > FORMAT_VERSION:
+        raise bad("format_version", f"{m.format_version} is newer than this graphwalk reads")
+    for what, names in (
+        ("labels", m.labels),
+        ("levels", [lv.name for lv in m.levels]),
+        ("graphs", [g.name for g in m.graphs]),
+    ):
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise bad(
+                    f"{what}[{i}].name" if what != "labels" else f"labels[{i}]",
+                    f"{name!r} appears twice",
+                )
+    files: dict[str, str] = {}
+
+    def uses(field: str, fname: str) -> None:
+        if fname not in m.tables:
+            raise bad(field, f"table {fname!r} is not listed in tables")
+        if fname in files or fname == MANIFEST:
+            raise bad(field, f"table {fname!r} is already used by {files.get(fname, MANIFEST)}")
+        files[fname] = field
+
+    levels = {lv.name: lv for lv in m.levels}
+    for i, lv in enumerate(m.levels):
+        uses(f"levels[{i}].file", lv.file)
+        if lv.space not in m.spaces:
+            raise bad(f"levels[{i}].space", f"{lv.space!r} is not one of spaces {sorted(m.spaces)}")
+        if lv.dim != m.spaces[lv.space]:
+            raise bad(
+                f"levels[{i}].dim",
+                f"{lv.dim}, but space {lv.space!r} has {m.spaces[lv.space]} dimensions",
+            )
+        if lv.n_clusters == 0 and m.n_items:
+            raise bad(f"levels[{i}].n_clusters", f"0 clusters for {m.n_items} items")
+    for i, g in enumerate(m.graphs):
+        uses(f"graphs[{i}].file", g.file)
+        if g.kind == "cluster":
+            if g.level not in levels:
+                raise bad(
+                    f"graphs[{i}].level", f"{g.level!r} is not one of levels {sorted(levels)}"
+                )
+            want, of = levels[g.level].n_clusters, f"clusters in level {g.level!r}"
+            if g.walk is not None:
+                raise bad(f"graphs[{i}].walk", "only item graphs have a walk order")
+        else:
+            if g.space not in m.spaces:
+                raise bad(
+                    f"graphs[{i}].space", f"{g.space!r} is not one of spaces {sorted(m.spaces)}"
+                )
+            want, of = m.n_items, "items (n_items)"
+        if g.n_nodes != want:
+            raise bad(f"graphs[{i}].n_nodes", f"{g.n_nodes}, but there are {want} {of}")
+        if g.walk is not None:
+            uses(f"graphs[{i}].walk.file", g.walk.file)
+    if "items.parquet" not in m.tables:
+        raise bad("tables", "table 'items.parquet' is not listed")
+    return m
 
 
 def file_digest(path: Path) -> str:
@@ -101,7 +272,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
         )
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise IndexFormatError(f"cannot read {mpath}: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise IndexFormatError(
             f"{mpath} is not valid JSON ({exc}); the index is corrupted, rebuild it"
         ) from exc
@@ -110,8 +283,15 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f'{mpath} is not a graphwalk index manifest (no "format": "{FORMAT_NAME}")'
         )
     version = manifest.get("format_version")
-    if not isinstance(version, int):
-        raise IndexFormatError(f"{mpath} has no integer format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise IndexFormatError(
+            f"{mpath}: format_version: should be an integer, got {version!r}; rebuild the index"
+        )
+    if version < FIRST_FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{mpath}: format_version: {version} is below the first format version "
+            f"{FIRST_FORMAT_VERSION}; rebuild the index"
+        )
     if version > FORMAT_VERSION:
         raise IndexFormatError(
             f"{path} uses index format version {version}, newer than this graphwalk "

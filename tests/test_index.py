@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -308,4 +309,188 @@ def test_a_missing_walk_table_is_refused(built):
     _, path = built
     os.remove(path / "graph-002-walk.parquet")
     with pytest.raises(IndexFormatError, match="missing its table graph-002-walk.parquet"):
+        gw.GraphIndex.load(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the manifest against its schema and its cross-references (issue 7)
+
+
+def _edit(path, fn):
+    m = _manifest(path)
+    fn(m)
+    (path / "manifest.json").write_text(json.dumps(m))
+
+
+def _set(*keys_value):
+    *keys, value = keys_value
+
+    def fn(m):
+        d = m
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+
+    return fn
+
+
+def _del(*keys):
+    def fn(m):
+        d = m
+        for k in keys[:-1]:
+            d = d[k]
+        del d[keys[-1]]
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "edit,field,msg",
+    [
+        # cross-references: a graph over a level with fewer clusters than its nodes segfaulted
+        (_set("graphs", 0, "level", "half"), r"graphs\[0\]\.n_nodes", "12, but there are 2"),
+        (_set("graphs", 0, "n_nodes", 11), r"graphs\[0\]\.n_nodes", "11, but there are 12"),
+        (_set("graphs", 2, "n_nodes", 599), r"graphs\[2\]\.n_nodes", "599, but there are 600"),
+        (_set("graphs", 0, "level", "nope"), r"graphs\[0\]\.level", "'nope' is not one of"),
+        (_set("graphs", 0, "kind", "item"), r"graphs\[0\]\.space", "None is not one of"),
+        (_set("graphs", 2, "kind", "cluster"), r"graphs\[2\]\.level", "None is not one of"),
+        (_set("graphs", 0, "kind", "node"), r"graphs\[0\]\.kind", "'cluster' or 'item'"),
+        (_set("graphs", 2, "space", "layer9"), r"graphs\[2\]\.space", "'layer9' is not one"),
+        (_set("levels", 0, "dim", 7), r"levels\[0\]\.dim", "7, but space 'input' has 8"),
+        (_set("spaces", "input", 9), r"levels\[0\]\.dim", "8, but space 'input' has 9"),
+        (_set("levels", 1, "space", "x"), r"levels\[1\]\.space", "'x' is not one of"),
+        (
+            _set(
+                "graphs",
+                0,
+                "walk",
+                {"file": "graph-002-walk.parquet", "column": "walk.knn", "method": "bfs"},
+            ),
+            r"graphs\[0\]\.walk",
+            "only item",
+        ),
+        (_set("graphs", 1, "file", "graph-000.parquet"), r"graphs\[1\]\.file", "already used"),
+        (
+            _set("graphs", 1, "file", "../a.gw/graph-001.parquet"),
+            r"graphs\[1\]\.file",
+            "plain file name",
+        ),
+        (_set("graphs", 1, "file", "nope.parquet"), r"graphs\[1\]\.file", "not listed"),
+        (_set("graphs", 1, "name", "er"), r"graphs\[1\]\.name", "'er' appears twice"),
+        # counts: integers, not fractions, booleans or negatives; version at least the first
+        (_set("n_items", 600.5), "n_items", "valid integer"),
+        (_set("n_items", 600.0), "n_items", "valid integer"),
+        (_set("n_items", -1), "n_items", "greater than or equal"),
+        (_set("levels", 0, "n_clusters", 10.5), r"levels\[0\]\.n_clusters", "valid integer"),
+        (_set("graphs", 1, "n_edges", True), r"graphs\[1\]\.n_edges", "valid integer"),
+        (_set("tables", "items.parquet", "rows", "600"), r"tables\['items.parquet'\]\.rows", ""),
+        (_set("format_version", 0), "format_version", "below the first format version 1"),
+        (_set("format_version", -3), "format_version", "below the first"),
+        (_set("format_version", True), "format_version", "should be an integer"),
+        # missing or mangled fields: KeyError / TypeError / ValueError before
+        (
+            _del("tables", "items.parquet", "bytes"),
+            r"tables\['items.parquet'\]\.bytes",
+            "missing|required",
+        ),
+        (
+            _del("tables", "graph-001.parquet", "sha256"),
+            r"tables\['graph-001.parquet'\]\.sha256",
+            "required",
+        ),
+        (
+            _set("tables", "graph-001.parquet", "sha256", "x"),
+            r"tables\[.graph-001.parquet.\]\.sha256",
+            "pattern",
+        ),
+        (_del("graphs", 1, "file"), r"graphs\[1\]\.file", "required"),
+        (_del("graphs", 1, "name"), r"graphs\[1\]\.name", "required"),
+        (_del("levels", 0, "source"), r"levels\[0\]\.source", "required"),
+        (_set("levels", 0, "dim", "8"), r"levels\[0\]\.dim", "valid integer"),
+        (_set("levels", {"kmeans": {}}), "levels", "valid list"),
+        (
+            _set("graphs", 2, "walk", {"file": "graph-002-walk.parquet"}),
+            r"graphs\[2\]\.walk\.column",
+            "required",
+        ),
+        (_del("tables", "items.parquet"), "tables", "'items.parquet' is not listed"),
+        (_set("labels", [1]), r"labels\[0\]", "valid string"),
+        (_set("spaces", []), "spaces", "valid dictionary"),
+    ],
+)
+def test_manifest_is_checked_against_its_schema(built, edit, field, msg):
+    _, path = built
+    _edit(path, edit)
+    for verify in (True, False):
+        with pytest.raises(IndexFormatError) as info:
+            gw.GraphIndex.load(path, verify=verify)
+        text = str(info.value)
+        assert text.startswith(str(path / "manifest.json") + ": ") and "rebuild the index" in text
+        assert re.search(rf"manifest\.json: {field}: .*({msg})", text), text
+
+
+def test_a_graph_over_a_smaller_level_is_refused_not_walked(built):
+    # issue 7: this manifest loaded, and the sampler then read out of bounds (segfault)
+    _, path = built
+    _edit(path, _set("graphs", 1, "level", "labels"))
+    with pytest.raises(IndexFormatError, match=r"graphs\[1\]\.n_nodes: 12, but there are 6"):
+        gw.GraphIndex.load(path)
+
+
+def _rewrite_table(path, fname, table, checksum=True):
+    f = path / fname
+    pq.write_table(table, f)
+    m = _manifest(path)
+    m["tables"][fname]["bytes"] = f.stat().st_size
+    if checksum:
+        import hashlib
+
+        m["tables"][fname]["sha256"] = hashlib.sha256(f.read_bytes()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize(
+    "fname", ["graph-000.parquet", "graph-002.parquet", "graph-002-walk.parquet"]
+)
+@pytest.mark.parametrize("bad", [float("nan"), -1.0, 0.0, float("inf")])
+def test_weights_that_are_nan_negative_or_zero_are_refused(built, fname, bad):
+    _, path = built
+    t = pq.read_table(path / fname)
+    w = t.column("weight").to_numpy().copy()
+    w[3] = bad
+    _rewrite_table(path, fname, t.set_column(2, "weight", pa.array(w, pa.float32())))
+    with pytest.raises(IndexFormatError, match=f"{fname}.*NaN, infinite, zero or negative"):
+        gw.GraphIndex.load(path)
+
+
+@pytest.mark.parametrize(
+    "fname,column,values,msg",
+    [
+        ("items.parquet", "label.half", lambda c: c.astype(np.float64), "has type double"),
+        ("items.parquet", "cluster.kmeans", lambda c: c.astype(np.int64), "has type int64"),
+        ("items.parquet", "item", lambda c: c[::-1].copy(), "'item'.*not 0..599"),
+        ("level-000.parquet", "size", lambda c: c[::-1].copy(), "sizes of level 'kmeans'"),
+        ("level-000.parquet", "cluster", lambda c: c[::-1].copy(), "clusters 0..11"),
+        ("graph-001.parquet", "weight", lambda c: c.astype(np.float64), "has type double"),
+    ],
+)
+def test_table_columns_of_the_wrong_kind_are_refused(built, fname, column, values, msg):
+    _, path = built
+    t = pq.read_table(path / fname)
+    i = t.schema.get_field_index(column)
+    t = t.set_column(i, column, pa.array(values(t.column(column).to_numpy())))
+    _rewrite_table(path, fname, t)
+    with pytest.raises(IndexFormatError, match=msg):
+        gw.GraphIndex.load(path)
+
+
+@pytest.mark.parametrize(
+    "dim,value,msg", [(7, 1.0, r"fixed_size_list<float>\[8\]"), (8, float("nan"), "not finite")]
+)
+def test_centroids_of_the_wrong_width_or_not_finite_are_refused(built, dim, value, msg):
+    _, path = built
+    t = pq.read_table(path / "level-000.parquet")
+    cent = pa.FixedSizeListArray.from_arrays(pa.array(np.full(12 * dim, value, np.float32)), dim)
+    _rewrite_table(path, "level-000.parquet", t.set_column(3, "centroid", cent))
+    with pytest.raises(IndexFormatError, match=msg):
         gw.GraphIndex.load(path)
