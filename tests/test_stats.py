@@ -48,3 +48,45 @@ def test_plot_writes_a_png(tmp_path, blobs):
     out = plot_index(idx, tmp_path / "p.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
+
+
+# ---------------------------------------------------------------------------------------------
+# graphwalk inspect: one-line errors, exit status 2 (issue 7)
+
+
+@pytest.fixture
+def saved(blobs, tmp_path):
+    x, y = blobs
+    gw.build_index(x, labels=y, clusters=8, graphs=["er", "knn"], k=4, out=tmp_path / "a.gw")
+    return tmp_path / "a.gw"
+
+
+def _inspect(capsys, *argv):
+    from graphwalk.cli import main
+
+    rc = main(["inspect", *map(str, argv)])
+    return rc, capsys.readouterr()
+
+
+def test_inspect_plot_given_a_directory_is_one_line_error(saved, tmp_path, capsys):
+    rc, out = _inspect(capsys, saved, "--plot", tmp_path)
+    assert rc == 2 and out.err.count("\n") == 1
+    assert "--plot" in out.err and "is a directory" in out.err and "Traceback" not in out.err
+    rc, out = _inspect(capsys, saved, "--plot", tmp_path / "a.gw" / "manifest.json" / "p.png")
+    assert rc == 2 and "does not exist" in out.err
+
+
+@pytest.mark.parametrize(
+    "key,value,field",
+    [("n_nodes", 7, r"graphs\[0\]\.n_nodes"), ("kind", "items", r"graphs\[0\]\.kind")],
+)
+def test_inspect_on_a_changed_manifest_is_one_line_error(saved, capsys, key, value, field):
+    import json
+    import re
+
+    m = json.loads((saved / "manifest.json").read_text())
+    m["graphs"][0][key] = value
+    (saved / "manifest.json").write_text(json.dumps(m))
+    rc, out = _inspect(capsys, saved)
+    assert rc == 2 and out.err.count("\n") == 1 and out.out == ""
+    assert re.search(rf"manifest\.json: {field}: .*rebuild the index", out.err), out.err

@@ -29,12 +29,22 @@ def run(args: argparse.Namespace) -> int:
     from graphwalk.index import GraphIndex
     from graphwalk.stats import index_stats, plot_index
 
-    if args.plot and not Path(args.plot).resolve().parent.exists():
-        raise InputError(f"the directory for --plot {args.plot} does not exist")
+    if args.plot:
+        plot = Path(args.plot)
+        if plot.is_dir():
+            raise InputError(
+                f"--plot {args.plot} is a directory; give a file name, e.g. "
+                f"--plot {plot / 'index.png'}"
+            )
+        if not plot.resolve().parent.is_dir():
+            raise InputError(f"the directory for --plot {args.plot} does not exist")
     index = GraphIndex.load(args.index, verify=not args.no_verify)
     stats = index_stats(index)
     if args.plot:
-        plot_index(index, args.plot)
+        try:
+            plot_index(index, args.plot)
+        except OSError as exc:
+            raise InputError(f"cannot write --plot {args.plot}: {exc.strerror or exc}") from exc
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
