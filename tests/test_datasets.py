@@ -109,3 +109,105 @@ def test_mnist_idx_files_through_torchvision(tmp_path):
 def test_missing_torchvision_dataset_without_download(tmp_path):
     with pytest.raises(InputError, match="mnist was not found.*--download"):
         load_dataset("mnist", data_dir=tmp_path)
+
+
+def _no_network(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def urlopen(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+
+
+class _DroppedResponse:
+    """A response that sends a few bytes and then loses the connection."""
+
+    url = None
+    length = 1000
+
+    def __init__(self):
+        self.sent = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, n=-1):
+        if self.sent:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        self.sent = True
+        return b"\x1f\x8b partial"
+
+
+URLS = {
+    "cifar10": "www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    "cifar100": "www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+    "mnist": "ossci-datasets.s3.amazonaws.com/mnist/",
+}
+PLACES = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "mnist": "MNIST/raw"}
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100", "mnist"])
+def test_download_without_network_is_one_clear_error_and_leaves_nothing(
+    tmp_path, monkeypatch, name
+):
+    _no_network(monkeypatch)
+    data = tmp_path / "data"
+    with pytest.raises(InputError) as info:
+        load_dataset(name, data_dir=data, download=True)
+    msg = str(info.value)
+    assert msg.startswith(f"could not download {name} ") and "\n" not in msg
+    assert URLS[name] in msg and "Temporary failure" in msg
+    assert f"into {data}:" in msg and f"under {data / PLACES[name]} yourself" in msg
+    assert "network" in msg and f"datasets/{name}.md" in msg
+    assert not data.exists()  # nothing left behind, not even the data directory it made
+
+
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+def test_interrupted_download_removes_its_partial_files_and_keeps_the_users(
+    tmp_path, monkeypatch, name
+):
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _DroppedResponse())
+    data = tmp_path / "data"
+    (data / "MNIST" / "raw").mkdir(parents=True)
+    (data / "MNIST" / "raw" / "notes.txt").write_text("mine")
+    (data / "cifar-10-batches-py").mkdir()
+    (data / "cifar-10-batches-py" / "readme.html").write_text("mine")
+    (data / "other.txt").write_text("mine")
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    with pytest.raises(InputError, match=f"could not download {name} .*Connection reset"):
+        load_dataset(name, data_dir=data, download=True)
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+
+
+def test_mnist_download_leaves_no_empty_raw_folder(tmp_path, monkeypatch):
+    _no_network(monkeypatch)
+    with pytest.raises(InputError, match="could not download mnist"):
+        load_dataset("mnist", data_dir=tmp_path, download=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_download_cleans_up_and_is_re_raised(tmp_path, monkeypatch):
+    import urllib.request
+
+    def urlopen(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    with pytest.raises(KeyboardInterrupt):
+        load_dataset("cifar100", data_dir=tmp_path / "data", download=True)
+    assert not (tmp_path / "data").exists()
+
+
+def test_download_of_a_dataset_already_there_needs_no_network(tmp_path, monkeypatch):
+    _write_cifar(tmp_path, "cifar10", monkeypatch=monkeypatch)
+    _no_network(monkeypatch)
+    before = sorted(tmp_path.rglob("*"))
+    assert len(load_dataset("cifar10", data_dir=tmp_path, download=True)) == 30
+    assert sorted(tmp_path.rglob("*")) == before

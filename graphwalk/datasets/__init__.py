@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,15 +99,68 @@ def _not_found(name: str, root: Path, exc: Exception) -> InputError:
     )
 
 
+def _tree(path: Path) -> set[Path]:
+    """``path`` and everything under it (empty when it does not exist)."""
+    if not os.path.lexists(path):
+        return set()
+    return {path, *path.rglob("*")} if path.is_dir() and not path.is_symlink() else {path}
+
+
+@contextmanager
+def _downloading(
+    name: str, root: Path, url: str, targets: Sequence[str], place: Path
+) -> Iterator[None]:
+    """Turn a failed download into one :class:`InputError` and remove what it created.
+
+    Only paths that did not exist before are removed: the data directory (and its parents) when
+    this call made it, and anything new under ``root / target`` for each of ``targets`` (the
+    dataset's folder and archive); the user's own files, even inside those folders, stay. An
+    interrupted download (Ctrl-C) is cleaned up the same way and re-raised as it is.
+    """
+    made = [p for p in (root, *root.parents) if not os.path.lexists(p)]
+    before = {p for t in targets for p in _tree(root / t)}
+
+    def remove_new() -> None:
+        new = {p for t in targets for p in _tree(root / t)} - before
+        for path in sorted(new, key=lambda p: len(p.parts), reverse=True) + made:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # a new directory holds only new things, removed just before
+                else:
+                    path.unlink()
+            except OSError:
+                pass
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        yield
+    except (OSError, RuntimeError) as exc:
+        remove_new()
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(
+            f"could not download {name} from {url} into {root}: {cause}. Run again with network "
+            f"access, or put the files under {place} yourself (see datasets/{name}.md)"
+        ) from exc
+    except BaseException:
+        remove_new()
+        raise
+
+
 def _cifar(name: str, root: Path, split: str, download: bool) -> VectorDataset:
     import torch
     from torchvision import datasets as tvd
 
     cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
-    try:
-        ds = cls(str(root), train=split == "train", download=download)
-    except RuntimeError as exc:
-        raise _not_found(name, root, exc) from exc
+    train = split == "train"
+    if download:
+        targets = [cls.base_folder, cls.filename]
+        with _downloading(name, root, cls.url, targets, root / cls.base_folder):
+            ds = cls(str(root), train=train, download=True)
+    else:
+        try:
+            ds = cls(str(root), train=train)
+        except RuntimeError as exc:
+            raise _not_found(name, root, exc) from exc
     inputs = torch.as_tensor(np.asarray(ds.data)).permute(0, 3, 1, 2).float().div_(255.0)
     labels = {"label": np.asarray(ds.targets, np.int64)}
     if name == "cifar100":
@@ -120,10 +175,16 @@ def _cifar(name: str, root: Path, split: str, download: bool) -> VectorDataset:
 def _mnist(root: Path, split: str, download: bool) -> VectorDataset:
     from torchvision import datasets as tvd
 
-    try:
-        ds = tvd.MNIST(str(root), train=split == "train", download=download)
-    except RuntimeError as exc:
-        raise _not_found("mnist", root, exc) from exc
+    train = split == "train"
+    if download:
+        url = " or ".join(tvd.MNIST.mirrors)
+        with _downloading("mnist", root, url, ["MNIST"], root / "MNIST" / "raw"):
+            ds = tvd.MNIST(str(root), train=train, download=True)
+    else:
+        try:
+            ds = tvd.MNIST(str(root), train=train)
+        except RuntimeError as exc:
+            raise _not_found("mnist", root, exc) from exc
     inputs = ds.data.unsqueeze(1).float().div_(255.0)
     return VectorDataset(
         "mnist", inputs, {"label": ds.targets.numpy().astype(np.int64)}, list(ds.classes)
@@ -153,8 +214,6 @@ def load_dataset(
         return _mnist1d(split)
     if name == "digits":
         return _digits(split)
-    if download:
-        root.mkdir(parents=True, exist_ok=True)
     if name in ("cifar10", "cifar100"):
         return _cifar(name, root, split, download)
     return _mnist(root, split, download)
