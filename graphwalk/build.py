@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,54 @@ from graphwalk.graphs import (
     walk_order,
 )
 from graphwalk.index import GraphIndex
-from graphwalk.storage import check_output
-from graphwalk.validation import as_labels, as_vectors
+from graphwalk.storage import MANIFEST, check_output, write_json
+from graphwalk.validation import as_labels, as_vectors, check_int, check_real
 
-__all__ = ["GRAPH_KINDS", "build_index"]
+__all__ = ["GRAPH_KINDS", "SEED_MAX", "build_index", "check_writable"]
 
 GRAPH_KINDS = ("er", "knn-clusters", "knn")
+SEED_MAX = 2**32 - 1  # pynndescent and NumPy seeds are 32-bit unsigned
+
+
+def _names(what: str, value: object) -> tuple[str, ...]:
+    """``graphs``/``groups``: one name or a sequence of names (a lone string is one name)."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    kind = "graph kind" if what == "graphs" else "label set name"
+    raise TypeError(
+        f"{what} should be a {kind} or a list of them, but got {what}={value!r} "
+        f"({type(value).__name__})"
+    )
+
+
+def _ignored(what: str, why: str) -> None:
+    warnings.warn(f"{what} is ignored: this build has {why}", UserWarning, stacklevel=3)
+
+
+def check_writable(out: Path) -> None:
+    """Refuse an output whose directory cannot be written, before any work.
+
+    Creates and removes a probe directory in ``out``'s parent (or, when the parent does not exist
+    yet, in its nearest existing ancestor, where the parents would be created).
+
+    Raises:
+        InputError: naming the directory and the reason (permission, read-only file system, ...).
+    """
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"cannot write {out}: {parent} is not a directory")
+    try:
+        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {out}: {parent} is not writable ({exc.strerror or exc}); "
+            "choose another --out"
+        ) from exc
 
 
 def _spaces(vectors: Any, metric: str) -> dict[str, npt.NDArray[np.float32]]:
@@ -59,8 +103,8 @@ def build_index(
     *,
     labels: npt.ArrayLike | Mapping[str, npt.ArrayLike] | None = None,
     clusters: int | None = None,
-    groups: Sequence[str] = (),
-    graphs: Sequence[str] = ("er",),
+    groups: str | Sequence[str] = (),
+    graphs: str | Sequence[str] = ("er",),
     graph_level: str | None = None,
     cluster_space: str | None = None,
     degree: float | None = None,
@@ -85,8 +129,9 @@ def build_index(
             (e.g. ``{"label": fine, "superclass": coarse}``).
         clusters: build a ``kmeans`` level with this many faiss k-means clusters.
         groups: label sets to turn into levels (one cluster per label value); ``"labels"`` means all.
+            A single string is one name.
         graphs: any of ``"er"`` (Erdős–Rényi over clusters), ``"knn-clusters"`` (k nearest
-            centroids) and ``"knn"`` (k nearest items, per space).
+            centroids) and ``"knn"`` (k nearest items, per space); a single string is one kind.
         graph_level: the level cluster graphs are built over (default: ``kmeans`` if built,
             else the first label level).
         cluster_space: the space k-means runs in (default: the first).
@@ -98,16 +143,33 @@ def build_index(
         k, metric, knn_backend, recall_sample: kNN parameters (``knn-clusters`` uses ``k`` too,
             capped at ``n_clusters - 1``).
         seed: seeds k-means, the ER graph and the recall sample.
-        out: directory to write (``NAME.gw``); checked before any work starts.
+        out: directory to write (``NAME.gw``); checked before any work starts (existing
+            output, and a probe directory created and removed where it will be written).
         overwrite: replace an existing index at ``out``.
         progress: show progress bars on stderr.
+
+    ``build_params["timings_s"]`` holds the seconds of each step, ``write`` and the ``total``
+    (everything from the call on, checks and the write included).
+
+    Raises:
+        TypeError: a parameter of the wrong type (``k=10.0``, ``graphs=5``).
+        InputError: a value out of range (``p`` outside ``(0, 1]``, ``seed < 0``, ...), checked
+            before any work starts; bad vectors or labels; an output that exists or cannot be
+            written.
+
+    Warns:
+        UserWarning: a parameter that this build does not use (``p`` or ``degree`` without an
+        ``er`` graph, ``graph_level`` without a cluster graph).
 
     Returns:
         The built :class:`GraphIndex` (saved if ``out`` was given).
     """
     t_start = time.perf_counter()
+    graphs = _names("graphs", graphs)
+    groups = _names("groups", groups)
     if out is not None:
         check_output(Path(out), overwrite)
+        check_writable(Path(out))
     if metric not in ("l2", "cosine"):
         raise InputError(f"metric should be 'l2' or 'cosine', but got {metric!r}")
     if knn_backend not in KNN_BACKENDS:
@@ -115,6 +177,17 @@ def build_index(
     bad = [g for g in graphs if g not in GRAPH_KINDS]
     if bad:
         raise InputError(f"unknown graph kind {bad[0]!r}; choose from {GRAPH_KINDS}")
+    k = check_int("k", k, minimum=1)
+    recall_sample = check_int("recall_sample", recall_sample, minimum=1)
+    seed = check_int("seed", seed, minimum=0, maximum=SEED_MAX)
+    if clusters is not None:
+        clusters = check_int("clusters", clusters, minimum=1)
+    if degree is not None:
+        degree = check_real("degree", degree, low=0.0, low_open=True)
+    if p is not None:
+        p = check_real("p", p, low=0.0, high=1.0, low_open=True)
+    if degree is not None and p is not None:
+        raise InputError("give the ER graph's mean degree or its edge probability p, not both")
     spaces = _spaces(vectors, metric)
     first = next(iter(spaces))
     n = spaces[first].shape[0]
@@ -137,28 +210,33 @@ def build_index(
     cspace = cluster_space or first
     if cspace not in spaces:
         raise InputError(f"cluster_space {cspace!r} is not one of the spaces {sorted(spaces)}")
-    if clusters is not None:
-        if (
-            isinstance(clusters, bool)
-            or not isinstance(clusters, (int, np.integer))
-            or clusters < 1
-        ):
-            raise InputError(
-                f"clusters should be a positive integer, but got clusters={clusters!r}"
-            )
-        if clusters > n:
-            raise InputError(f"cannot make {clusters} clusters from {n} items; use at most {n}")
+    if clusters is not None and clusters > n:
+        raise InputError(f"cannot make {clusters} clusters from {n} items; use at most {n}")
     needs_level = [g for g in graphs if g in ("er", "knn-clusters")]
     if needs_level and clusters is None and not group_sets:
         raise InputError(
             f"graph {needs_level[0]!r} is built over clusters: give clusters=K "
             "(--clusters K) or groups=('labels',) (--groups labels)"
         )
-    if "knn" in graphs and not (isinstance(k, (int, np.integer)) and 1 <= k < n):
+    if "knn" in graphs and k >= n:
         raise InputError(
             f"k={k} neighbours asked for, but there are only {n} items; "
             f"k must be between 1 and {n - 1}"
         )
+    planned = (["kmeans"] if clusters is not None else []) + [
+        "labels" if g == "label" else g for g in group_sets
+    ]
+    if graph_level is not None:
+        if graph_level not in planned:
+            raise InputError(
+                f"graph_level {graph_level!r} is not one of the levels this build makes "
+                f"{planned} (--clusters makes 'kmeans', --groups NAME makes NAME)"
+            )
+        if not needs_level:
+            _ignored(f"graph_level {graph_level!r}", "no cluster graph ('er', 'knn-clusters')")
+    for pname, pval in (("degree", degree), ("p", p)):
+        if pval is not None and "er" not in graphs:
+            _ignored(f"{pname}={pval:g}", "no 'er' graph")
 
     levels: dict[str, Level] = {}
     built: dict[str, Graph] = {}
@@ -315,4 +393,23 @@ def build_index(
             bar.close()
     index.levels, index.graphs = levels, built
     timings["total"] = round(time.perf_counter() - t_start, 4)
+    if out is not None:
+        _rewrite_manifest(Path(out), index.manifest)
     return index
+
+
+def _rewrite_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest again, now that the write step's time and the total are known.
+
+    The manifest is the last file ``GraphIndex.save`` writes, so the timings it holds could not
+    include the write itself. ``manifest["build"]`` shares ``timings_s`` with the build, so only
+    the file is behind. It is replaced atomically (a sibling file, then ``os.replace``): a crash
+    in between leaves the first, complete manifest, lacking only ``write`` and ``total``.
+    """
+    tmp = out / f".{MANIFEST}.tmp"
+    try:
+        write_json(manifest, tmp)
+        os.replace(tmp, out / MANIFEST)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

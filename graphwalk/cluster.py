@@ -79,7 +79,7 @@ def kmeans_level(
     renumbered (reported in ``params["dropped_empty"]`` and as a warning).
 
     Raises:
-        InputError: fewer items than clusters.
+        InputError: fewer items than clusters, or all vectors identical (with ``n_clusters > 1``).
     """
     import faiss
 
@@ -95,6 +95,11 @@ def kmeans_level(
             f"cannot make {n_clusters} clusters from {n} items; use --clusters {max(1, n // 10)} "
             f"or fewer (at most the number of items)"
         )
+    if n_clusters > 1 and n > 0 and not (x != x[0]).any():
+        raise InputError(
+            f"all {n} vectors are identical (constant input: check the file or the column), so "
+            f"k-means cannot make {n_clusters} clusters from them"
+        )
     km = faiss.Kmeans(
         d,
         int(n_clusters),
@@ -103,6 +108,10 @@ def kmeans_level(
         verbose=verbose,
         spherical=spherical,
         max_points_per_centroid=max_points_per_centroid,
+        # faiss prints "WARNING clustering N points to K centroids: please provide at least ..."
+        # from C++ straight to stderr below 39 points per centroid; few points per cluster is a
+        # legitimate choice here, and a raw C++ line cannot be caught or formatted.
+        min_points_per_centroid=1,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

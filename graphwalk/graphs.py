@@ -6,7 +6,9 @@ Every graph is held as CSR arrays: ``indptr`` int64 of length ``n_nodes + 1``, `
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -170,6 +172,13 @@ def er_graph(
         deg = float(min(10, n_nodes - 1)) if degree is None else float(degree)
         if not deg > 0:
             raise InputError(f"degree should be positive, but got degree={degree}")
+        if deg > n_nodes - 1:
+            warnings.warn(
+                f"degree={deg:g} asked for, but each of the {n_nodes} clusters has only "
+                f"{n_nodes - 1} other clusters; the ER graph is complete (p=1, degree {n_nodes - 1})",
+                UserWarning,
+                stacklevel=2,
+            )
         p = min(1.0, deg / (n_nodes - 1))
     if not 0.0 < p <= 1.0:
         raise InputError(f"p should be in (0, 1], but got p={p}")
@@ -457,7 +466,9 @@ def knn_items_graph(
 
         m = min(n - 1, max(30, k + 1) if nndescent_neighbors is None else int(nndescent_neighbors))
         m = max(m, k + 1)
-        with warnings.catch_warnings():
+        # pynndescent prints its log (verbose=True) with print(): send it to stderr so that
+        # standard output stays for results (``graphwalk index --json > m.json``)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.simplefilter("ignore")
             nnd = NNDescent(
                 xs,

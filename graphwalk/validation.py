@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 from graphwalk.errors import InputError
 
-__all__ = ["as_labels", "as_vectors", "check_positive_int"]
+__all__ = ["as_labels", "as_vectors", "check_int", "check_positive_int", "check_real"]
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -17,6 +17,75 @@ def check_positive_int(name: str, value: object) -> int:
     if value <= 0:
         raise InputError(f"{name} should be a positive integer, but got {name}={value}")
     return int(value)
+
+
+def check_int(
+    name: str, value: object, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Return ``value`` (a Python or NumPy integer) as an int within ``[minimum, maximum]``.
+
+    Raises:
+        TypeError: ``value`` is not an integer (a float such as ``10.0``, a bool, a string).
+        InputError: ``value`` is out of range; the message gives the range.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name} should be an integer, but got {name}={value!r} ({type(value).__name__})"
+        )
+    v = int(value)
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        if maximum is None:
+            what = f">= {minimum}"
+        elif minimum is None:
+            what = f"<= {maximum}"
+        else:
+            what = f"in [{minimum}, {maximum}]"
+        raise InputError(f"{name} should be an integer {what}, but got {name}={v}")
+    return v
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def check_real(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` (a Python or NumPy real number) as a finite float within the range.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        InputError: ``value`` is NaN, infinite or out of range; the message gives the range.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"{name} should be a number, but got {name}={value!r} ({type(value).__name__})"
+        )
+    v = float(value)
+    if low is not None and high is not None:
+        rng = f"in {'(' if low_open else '['}{_fmt(low)}, {_fmt(high)}{')' if high_open else ']'}"
+    elif low is not None:
+        rng = f"{'>' if low_open else '>='} {_fmt(low)}"
+    elif high is not None:
+        rng = f"{'<' if high_open else '<='} {_fmt(high)}"
+    else:
+        rng = ""
+    if not np.isfinite(v):
+        raise InputError(
+            f"{name} should be a finite number {rng}".rstrip() + f", but got {name}={v}"
+        )
+    bad = (low is not None and (v <= low if low_open else v < low)) or (
+        high is not None and (v >= high if high_open else v > high)
+    )
+    if bad:
+        raise InputError(f"{name} should be a number {rng}, but got {name}={_fmt(v)}")
+    return v
 
 
 def as_vectors(

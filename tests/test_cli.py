@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,3 +240,174 @@ def test_python_dash_m_graphwalk_runs_the_cli():
         [sys.executable, "-m", "graphwalk", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.startswith("graphwalk ")
+
+
+def _index(files, *args):
+    return main(["index", "--out", str(files / "o.gw"), *args])
+
+
+def test_pandas_parquet_index_column_is_not_a_dimension(files, capsys, blobs):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.test_embeddings import _pandas_parquet
+
+    x, y = blobs
+    perm = np.random.default_rng(0).permutation(len(x))  # a shuffled frame keeps its old index
+    _pandas_parquet(files / "x.parquet", {f"f{i}": x[perm, i] for i in range(8)}, perm)
+    _pandas_parquet(files / "y.parquet", {"label": y[perm]}, perm)
+    rc = _index(
+        files,
+        "--embeddings",
+        str(files / "x.parquet"),
+        "--labels",
+        str(files / "y.parquet"),
+        "--groups",
+        "labels",
+        "--graph",
+        "knn",
+        "--k",
+        "4",
+        "--json",
+    )
+    assert rc == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["spaces"] == {"input": 8}
+    assert "__index_level_0__" in err and "Traceback" not in err
+    # labels with several columns: choose one
+    pq.write_table(pa.table({"label": y, "fold": y % 3}), files / "y2.parquet")
+    base = ["--embeddings", str(files / "x.npy"), "--labels", str(files / "y2.parquet")]
+    base += ["--groups", "labels", "--overwrite"]
+    assert _index(files, *base) == 2
+    assert "--label-column" in _err(capsys)
+    assert _index(files, *base, "--label-column", "fold", "--json") == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["levels"][0]["n_clusters"] == 3
+
+
+def test_id_column_warns_and_columns_choose_the_vector(files, capsys, blobs):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x, _ = blobs
+    cols = {"item_id": np.arange(len(x)) * 7, **{f"f{i}": x[:, i] for i in range(8)}}
+    pq.write_table(pa.table(cols), files / "x.parquet")
+    base = ["--embeddings", str(files / "x.parquet"), "--graph", "knn", "--k", "3", "--json"]
+    assert _index(files, *base) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["spaces"] == {"input": 9}
+    assert "warning: " in err and "'item_id'" in err and "--id-column" in err
+    assert len(err.strip().splitlines()) == 1  # one clean line, no source line
+    assert _index(files, *base, "--overwrite", "--id-column", "item_id") == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["spaces"] == {"input": 8} and "warning" not in err
+    assert _index(files, *base, "--overwrite", "--columns", "f0,f1,f2") == 0
+    assert json.loads(capsys.readouterr().out)["spaces"] == {"input": 3}
+    assert _index(files, *base, "--overwrite", "--id-column", "f0") == 2
+    assert "integer" in _err(capsys)
+
+
+def test_unwritable_output_is_refused_before_any_work(files, capsys, monkeypatch):
+    import os
+
+    import graphwalk.build
+
+    def boom(*a, **k):
+        raise AssertionError("k-means ran although the output cannot be written")
+
+    monkeypatch.setattr(graphwalk.build, "kmeans_level", boom)
+    ro = files / "ro"
+    ro.mkdir()
+    targets = [files / "x.npy" / "sub" / "o.gw"]  # under a file: no directory can be made there
+    if os.geteuid() != 0:  # root writes through permissions
+        ro.chmod(0o555)
+        targets += [ro / "o.gw", ro / "deeper" / "o.gw"]
+    if os.path.isdir("/proc/self"):  # no directory can be made in /proc, even by root
+        targets.append(Path("/proc/graphwalk-test/o.gw"))
+    try:
+        for out in targets:
+            args = ["index", "--embeddings", str(files / "x.npy"), "--clusters", "3"]
+            assert main([*args, "--out", str(out)]) == 2, out
+            err = _err(capsys)
+            assert "cannot write" in err and len(err.strip().splitlines()) == 1, err
+            assert not out.exists()
+    finally:
+        ro.chmod(0o755)
+    assert list(ro.iterdir()) == []  # the probe is gone
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--recall-sample", "0"], "--recall-sample: .*integer >= 1"),
+        (["--recall-sample", "-5"], "--recall-sample: .*integer >= 1"),
+        (["--seed", "-1"], "--seed: .*integer in \\[0, 4294967295\\]"),
+        (["--k", "0"], "--k: must be an integer >= 1"),
+        (["--k", "2.5"], "--k: .*integer"),
+        (["--clusters", "0"], "--clusters: .*integer >= 1"),
+        (["--degree", "0"], "--degree: .*number > 0"),
+        (["--degree", "nan"], "--degree: .*finite"),
+        (["--p", "1.5"], "--p: .*number in \\(0, 1\\]"),
+        (["--p", "0"], "--p: .*number in \\(0, 1\\]"),
+        (["--graph", "knn", "--graph-level", "nope"], "graph_level 'nope' is not one of"),
+    ],
+)
+def test_numeric_flags_are_checked_up_front(files, capsys, monkeypatch, args, msg):
+    import graphwalk.build
+
+    def boom(*a, **k):
+        raise AssertionError("work started before the flags were checked")
+
+    monkeypatch.setattr(graphwalk.build, "kmeans_level", boom)
+    monkeypatch.setattr(graphwalk.build, "knn_items_graph", boom)
+    rc = _index(files, "--embeddings", str(files / "x.npy"), "--clusters", "4", *args)
+    assert rc == 2
+    assert re.search(msg, _err(capsys)), msg
+    assert not (files / "o.gw").exists()
+
+
+def test_help_gives_the_ranges(capsys):
+    assert main(["index", "--help"]) == 0
+    h = " ".join(capsys.readouterr().out.split())
+    for flag in ("--recall-sample N", "--seed SEED", "--k K", "--degree D", "--p P"):
+        assert flag in h
+    assert "integer >= 1" in h and "in (0, 1]" in h and "0 to 4294967295" in h
+
+
+def test_json_stdout_stays_json_with_progress(files, capsys, monkeypatch):
+    import pynndescent
+
+    class Chatty:  # prints its log on stdout as pynndescent does with verbose=True
+        def __init__(self, x, n_neighbors, **kw):
+            from graphwalk.graphs import _exact_knn
+
+            print("Building RP forest with 6 trees")
+            ids, d = _exact_knn(x, x, n_neighbors, show=False)
+            self.neighbor_graph = (ids, np.sqrt(np.maximum(d, 0)))
+
+    monkeypatch.setattr(pynndescent, "NNDescent", Chatty)
+    args = ["--embeddings", str(files / "x.npy"), "--graph", "knn", "--k", "3"]
+    rc = _index(files, *args, "--knn-backend", "nndescent", "--progress", "--json")
+    assert rc == 0
+    out, err = capsys.readouterr()
+    manifest = json.loads(out)
+    assert manifest["graphs"][0]["params"]["method"] == "nndescent"
+    assert "Building RP forest" in err
+
+
+def test_manifest_timings_include_write_and_total(files, capsys):
+    assert _index(files, "--embeddings", str(files / "x.npy"), "--clusters", "3") == 0
+    assert "wrote" in capsys.readouterr().out
+    t = json.loads((files / "o.gw" / "manifest.json").read_text())["build"]["timings_s"]
+    assert list(t)[-2:] == ["write", "total"]
+    assert t["total"] >= sum(v for key, v in t.items() if key != "total") - 1e-3
+    from graphwalk.index import GraphIndex
+
+    assert GraphIndex.load(files / "o.gw").build_params["timings_s"] == t
+
+
+def test_constant_input_is_one_clean_line(files, capsys):
+    np.save(files / "c.npy", np.ones((600, 8), np.float32))
+    assert _index(files, "--embeddings", str(files / "c.npy"), "--clusters", "10") == 2
+    err = _err(capsys)
+    assert len(err.strip().splitlines()) == 1 and "identical" in err

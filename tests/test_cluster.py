@@ -41,3 +41,14 @@ def test_label_level_keeps_label_values_and_means():
     assert lv.values.tolist() == [3, 7]
     assert lv.assignment.tolist() == [1, 1, 0, 0]
     np.testing.assert_allclose(lv.centroids[:, 0], [11.0, 1.0])
+
+
+def test_constant_input_is_one_clean_error():
+    import warnings
+
+    x = np.ones((600, 8), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw warning from faiss or from us before the error
+        with pytest.raises(InputError, match="all 600 vectors are identical"):
+            kmeans_level(x, 10)
+    assert kmeans_level(x, 1).n_clusters == 1

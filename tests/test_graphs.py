@@ -233,3 +233,57 @@ def test_walk_order_renumbers_the_same_graph_cluster_by_cluster():
     assert gap < 0.25 * g.n_nodes / 3
     with pytest.raises(InputError, match="only item graphs"):
         walk_order(er_graph(10, degree=3))
+
+
+def test_build_index_takes_a_single_string_and_numpy_integers():
+    x, y = make_blobs(n=200)
+    idx = gw.build_index(x, labels=y, groups="labels", graphs="knn", k=np.int64(4))
+    assert set(idx.graphs) == {"knn"} and set(idx.levels) == {"labels"}
+    idx = gw.build_index(x, clusters=np.int32(5), graphs="er", seed=np.int64(1))
+    assert idx.levels["kmeans"].n_clusters == 5
+    with pytest.raises(TypeError, match="k should be an integer, but got k=10.0"):
+        gw.build_index(x, graphs="knn", k=10.0)
+    with pytest.raises(TypeError, match="graphs should be a graph kind or a list"):
+        gw.build_index(x, graphs=5)
+    with pytest.raises(TypeError, match="clusters should be an integer"):
+        gw.build_index(x, clusters=5.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs,err,msg",
+    [
+        (dict(p=1.5), InputError, "p should be a number in \\(0, 1\\]"),
+        (dict(degree=-1.0), InputError, "degree should be a number > 0"),
+        (dict(degree=2.0, p=0.1), InputError, "not both"),
+        (dict(recall_sample=0), InputError, "recall_sample should be an integer >= 1"),
+        (dict(seed=-1), InputError, "seed should be an integer in \\[0, "),
+        (dict(k=0), InputError, "k should be an integer >= 1"),
+        (dict(graph_level="nope"), InputError, "graph_level 'nope' is not one of"),
+    ],
+)
+def test_build_index_refuses_parameters_before_any_work(monkeypatch, kwargs, err, msg):
+    import graphwalk.build
+
+    def boom(*a, **k):
+        raise AssertionError("k-means ran before the parameters were checked")
+
+    monkeypatch.setattr(graphwalk.build, "kmeans_level", boom)
+    x, _ = make_blobs(n=200)
+    with pytest.raises(err, match=msg):
+        gw.build_index(x, clusters=5, graphs=["er"], **kwargs)
+
+
+def test_build_index_warns_about_parameters_it_ignores_or_clamps():
+    x, _ = make_blobs(n=200)
+    with pytest.warns(UserWarning, match="p=0.5 .*ignored.*no 'er' graph"):
+        gw.build_index(x, graphs="knn", k=3, p=0.5)
+    with pytest.warns(UserWarning, match="graph_level 'kmeans' .*ignored"):
+        gw.build_index(x, clusters=4, graphs="knn", k=3, graph_level="kmeans")
+    with pytest.warns(UserWarning, match="degree=1000.* 19 other clusters.*complete"):
+        g = gw.build_index(x, clusters=20, graphs="er", degree=1000).graphs["er"]
+    assert g.params["p"] == 1.0 and g.n_edges == 20 * 19
+
+
+def test_er_graph_says_when_degree_is_clamped():
+    with pytest.warns(UserWarning, match="degree=50.* 9 other clusters"):
+        er_graph(10, degree=50)

@@ -64,3 +64,24 @@ def test_check_positive_int():
         check_positive_int("batch_size", 0)
     with pytest.raises(TypeError, match="batch_size=2.5"):
         check_positive_int("batch_size", 2.5)
+
+
+def test_check_int_and_check_real_name_the_type_and_the_range():
+    from graphwalk.validation import check_int, check_real
+
+    assert check_int("k", np.int64(4), minimum=1) == 4
+    with pytest.raises(TypeError, match="k should be an integer"):
+        check_int("k", 10.0, minimum=1)
+    with pytest.raises(TypeError, match="k should be an integer"):
+        check_int("k", True, minimum=1)
+    with pytest.raises(InputError, match="k should be an integer >= 1, but got k=0"):
+        check_int("k", 0, minimum=1)
+    with pytest.raises(InputError, match="seed should be an integer in \\[0, 5\\]"):
+        check_int("seed", 6, minimum=0, maximum=5)
+    assert check_real("p", np.float32(0.5), low=0.0, high=1.0, low_open=True) == 0.5
+    with pytest.raises(InputError, match="p should be a number in \\(0, 1\\]"):
+        check_real("p", 1.5, low=0.0, high=1.0, low_open=True)
+    with pytest.raises(InputError, match="finite"):
+        check_real("degree", float("nan"), low=0.0, low_open=True)
+    with pytest.raises(TypeError, match="degree should be a number"):
+        check_real("degree", "3", low=0.0, low_open=True)

@@ -3,12 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
 from typing import Any
 
-from graphwalk.build import GRAPH_KINDS
+from graphwalk.build import GRAPH_KINDS, SEED_MAX
 from graphwalk.graphs import KNN_BACKENDS
+
+
+def _int(low: int, high: int | None = None) -> Any:
+    """An argparse ``type=`` for an integer in ``[low, high]`` (refused with the range)."""
+    rng = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rng}, but got {text!r}") from None
+        if v < low or (high is not None and v > high):
+            raise argparse.ArgumentTypeError(f"must be {rng}, but got {v}")
+        return v
+
+    return parse
+
+
+def _real(*, high: float | None = None) -> Any:
+    """An argparse ``type=`` for a finite number > 0 (and <= ``high``)."""
+    rng = "a number > 0" if high is None else f"a number in (0, {high:g}]"
+
+    def parse(text: str) -> float:
+        import math
+
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rng}, but got {text!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number, but got {text!r}")
+        if not (v > 0 and (high is None or v <= high)):
+            raise argparse.ArgumentTypeError(f"must be {rng}, but got {v:g}")
+        return v
+
+    return parse
 
 
 def register(sub: Any) -> None:
@@ -30,7 +68,25 @@ def register(sub: Any) -> None:
     src.add_argument(
         "--labels", metavar="PATH", help="one integer label per item (.npy/.npz/Parquet)"
     )
-    src.add_argument("--column", metavar="NAME", help="the Parquet column holding the vectors")
+    src.add_argument(
+        "--column", metavar="NAME", help="the Parquet (list) column holding the vectors"
+    )
+    src.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="the numeric Parquet columns that form the vector, in this order",
+    )
+    src.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="a Parquet column of unique integer item ids: checked, then ignored",
+    )
+    src.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="the column of the --labels Parquet file holding the labels "
+        "(default: its only column; pandas index columns are always ignored)",
+    )
     src.add_argument(
         "--data-dir",
         default="datasets",
@@ -52,7 +108,12 @@ def register(sub: Any) -> None:
         help="module names whose outputs become vectors (one kNN graph per layer)",
     )
     c = p.add_argument_group("clustering")
-    c.add_argument("--clusters", type=int, metavar="K", help="faiss k-means with K clusters")
+    c.add_argument(
+        "--clusters",
+        type=_int(1),
+        metavar="K",
+        help="faiss k-means with K clusters (an integer >= 1)",
+    )
     c.add_argument(
         "--groups",
         action="append",
@@ -69,8 +130,19 @@ def register(sub: Any) -> None:
         help="er, knn-clusters or knn (repeatable; default: er over clusters, else knn)",
     )
     g.add_argument("--graph-level", metavar="LEVEL", help="level the cluster graphs are built over")
-    g.add_argument("--degree", type=float, help="ER mean degree (default min(10, K-1))")
-    g.add_argument("--p", type=float, help="ER edge probability (instead of --degree)")
+    g.add_argument(
+        "--degree",
+        type=_real(),
+        metavar="D",
+        help="ER mean degree, a number > 0 (default min(10, K-1); above K-1 the graph is "
+        "complete, with a warning)",
+    )
+    g.add_argument(
+        "--p",
+        type=_real(high=1.0),
+        metavar="P",
+        help="ER edge probability in (0, 1] (instead of --degree)",
+    )
     g.add_argument(
         "--allow-disconnected",
         action="store_true",
@@ -78,7 +150,12 @@ def register(sub: Any) -> None:
         "by default their components are joined and the edges added counted in the manifest",
     )
     g.add_argument(
-        "--k", type=int, default=10, help="neighbours per node for kNN graphs (default 10)"
+        "--k",
+        type=_int(1),
+        default=10,
+        metavar="K",
+        help="neighbours per node for kNN graphs, an integer >= 1 and below the number of "
+        "items (default 10)",
     )
     g.add_argument("--metric", choices=("l2", "cosine"), default="l2")
     g.add_argument(
@@ -89,34 +166,86 @@ def register(sub: Any) -> None:
     )
     g.add_argument(
         "--recall-sample",
-        type=int,
+        type=_int(1),
         default=1000,
-        help="items checked against exact search to measure kNN recall",
+        metavar="N",
+        help="items checked against exact search to measure kNN recall, an integer >= 1 "
+        "(default 1000)",
     )
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="NAME.gw", help="index directory to write")
     o.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
-    o.add_argument("--seed", type=int, default=0)
+    o.add_argument(
+        "--seed",
+        type=_int(0, SEED_MAX),
+        default=0,
+        metavar="SEED",
+        help=f"seeds k-means, the ER graph and the recall sample: 0 to {SEED_MAX} (default 0)",
+    )
     o.add_argument("--json", action="store_true", help="print the manifest as JSON")
     o.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="progress bars (default: when stderr is a terminal)",
+        help="progress bars on stderr (default: when stderr is a terminal)",
     )
     p.set_defaults(func=run)
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Print a warning as one line on stderr (no source line, no file name)."""
+    print(f"graphwalk index: warning: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
+    """Build the index. Standard output carries the result only (the summary or ``--json``);
+    warnings (one line each), progress and any library's log go to standard error."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.showwarning = _show_warning
+        index = _build(args)
+    if args.json:
+        print(json.dumps(index.manifest, indent=2))
+        return 0
+    total = index.build_params["timings_s"].get("total", 0)
+    print(f"wrote {index.path} ({index.n_items:,} items, {total:.1f} s)")
+    for name, lv in index.levels.items():
+        print(f"  level {name:<14} {lv.n_clusters:>8,} clusters ({lv.source})")
+    for name, gr in index.graphs.items():
+        extra_s = f", recall {gr.params['recall']:.3f}" if "recall" in gr.params else ""
+        print(
+            f"  graph {name:<14} {gr.n_nodes:>8,} nodes {gr.n_edges:>11,} edges ({gr.kind}{extra_s})"
+        )
+    return 0
+
+
+def _build(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
-    from graphwalk.build import build_index
+    from graphwalk.build import build_index, check_writable
     from graphwalk.embeddings import read_labels, read_vectors
     from graphwalk.errors import InputError
     from graphwalk.storage import check_output
 
     show = sys.stderr.isatty() if args.progress is None else args.progress
     check_output(Path(args.out), args.overwrite)  # refuse before any slow work
+    check_writable(Path(args.out))
+    columns = None
+    if args.columns is not None:
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        if not columns:
+            raise InputError(f"--columns should name columns A,B,..., but got {args.columns!r}")
+    if args.dataset and (columns or args.column or args.id_column or args.label_column):
+        raise InputError(
+            "--column, --columns, --id-column and --label-column are for Parquet --embeddings "
+            "and --labels, not for a --dataset"
+        )
     labels: Any = None
     inputs: Any = None
     extra: dict[str, Any] = {}
@@ -133,9 +262,13 @@ def run(args: argparse.Namespace) -> int:
         if args.labels:
             raise InputError("--labels is for --embeddings; a --dataset brings its own labels")
     else:
-        vectors = read_vectors(args.embeddings, column=args.column)
+        vectors = read_vectors(
+            args.embeddings, column=args.column, columns=columns, id_column=args.id_column
+        )
         if args.labels:
-            labels = read_labels(args.labels)
+            labels = read_labels(args.labels, column=args.label_column)
+        elif args.label_column:
+            raise InputError("--label-column names a column of the --labels file: give --labels")
         extra.update(embeddings=str(args.embeddings))
     if args.model or args.layers:
         if not (args.model and args.layers):
@@ -174,17 +307,4 @@ def run(args: argparse.Namespace) -> int:
         progress=show,
         extra_params=extra,
     )
-    if args.json:
-        print(json.dumps(index.manifest, indent=2))
-        return 0
-    print(
-        f"wrote {index.path} ({index.n_items:,} items, {index.build_params['timings_s'].get('total', 0):.1f} s)"
-    )
-    for name, lv in index.levels.items():
-        print(f"  level {name:<14} {lv.n_clusters:>8,} clusters ({lv.source})")
-    for name, gr in index.graphs.items():
-        extra_s = f", recall {gr.params['recall']:.3f}" if "recall" in gr.params else ""
-        print(
-            f"  graph {name:<14} {gr.n_nodes:>8,} nodes {gr.n_edges:>11,} edges ({gr.kind}{extra_s})"
-        )
-    return 0
+    return index
