@@ -494,3 +494,16 @@ def test_centroids_of_the_wrong_width_or_not_finite_are_refused(built, dim, valu
     _rewrite_table(path, "level-000.parquet", t.set_column(3, "centroid", cent))
     with pytest.raises(IndexFormatError, match=msg):
         gw.GraphIndex.load(path)
+
+
+@pytest.mark.parametrize("fname", ["graph-000.parquet", "graph-002.parquet"])
+@pytest.mark.parametrize("edge", ["self-loop", "repeated"])
+def test_self_loops_and_repeated_edges_are_refused(built, fname, edge):
+    # a cluster graph with a repeated edge took one cluster twice: an item twice in an epoch
+    _, path = built
+    t = pq.read_table(path / fname)
+    src, dst = t.column("src").to_numpy(), t.column("dst").to_numpy().copy()
+    dst[1] = src[1] if edge == "self-loop" else dst[0]
+    _rewrite_table(path, fname, t.set_column(1, "dst", pa.array(dst, pa.int32())))
+    with pytest.raises(IndexFormatError, match=f"{fname}.*self-loop or a repeated neighbour"):
+        gw.GraphIndex.load(path)
