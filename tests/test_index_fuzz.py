@@ -257,3 +257,34 @@ def test_out_of_range_values_with_valid_checksums_are_refused_or_safe(
         pq.write_table(t.set_column(i, t.schema.field(i).name, new), f)
         _update(path, fname)
         _check(path)
+
+
+# ------------------------------------------------------- free-form parts: build parameters
+
+
+@given(
+    where=st.sampled_from(
+        [("build",), ("levels", 0, "params"), ("graphs", 0, "params"), ("graphs", 2, "params")]
+    ),
+    key=st.sampled_from(["recall", "method", "k", "seed", "timings_s", "x"]),
+    value=_json,
+    delete=st.booleans(),
+)
+def test_any_build_parameters_load_and_inspect(
+    base: Path, where: tuple[Any, ...], key: str, value: Any, delete: bool
+):
+    # params and build are stored as given, never interpreted: any JSON there loads and inspects
+    with _copy(base) as path:
+        m = json.loads((path / "manifest.json").read_text())
+        node = m
+        for k in where:
+            node = node[k]
+        if delete:
+            node.pop(key, None)
+        else:
+            node[key] = value
+        (path / "manifest.json").write_text(json.dumps(m))
+        _walks_safely(gw.GraphIndex.load(path))
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["inspect", str(path)]) == 0
+            assert main(["inspect", "--json", str(path)]) == 0

@@ -90,3 +90,16 @@ def test_inspect_on_a_changed_manifest_is_one_line_error(saved, capsys, key, val
     rc, out = _inspect(capsys, saved)
     assert rc == 2 and out.err.count("\n") == 1 and out.out == ""
     assert re.search(rf"manifest\.json: {field}: .*rebuild the index", out.err), out.err
+
+
+@pytest.mark.parametrize("recall", ["x", None, [1], True])
+def test_inspect_prints_build_parameters_of_any_type(saved, capsys, recall):
+    # params are stored as given; inspect formatted recall with :.3f and read params['method']
+    import json
+
+    m = json.loads((saved / "manifest.json").read_text())
+    m["graphs"][1]["params"]["recall"] = recall
+    del m["graphs"][1]["params"]["method"]
+    (saved / "manifest.json").write_text(json.dumps(m))
+    rc, out = _inspect(capsys, saved)
+    assert rc == 0 and "graph knn" in out.out and "recall" not in out.out

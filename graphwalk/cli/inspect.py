@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
             f"    degree {_fmt(g['degree'])}; {g['components']} component(s), largest "
             f"{g['largest_component']:,}; {g['isolated_nodes']} isolated"
         )
-        if "recall" in g["params"]:
-            print(f"    kNN {g['params']['method']}, recall {g['params']['recall']:.3f}")
+        recall = g["params"].get("recall")  # build parameters: as stored, not checked
+        if isinstance(recall, (int, float)) and not isinstance(recall, bool):
+            print(f"    kNN {g['params'].get('method', '?')}, recall {recall:.3f}")
         for lab, h in g.get("homophily", {}).items():
             print(
                 f"    homophily[{lab}]: same-label pairs {h['community']:.3f} in a community vs "
