@@ -24,6 +24,7 @@ __all__ = [
     "KNN_BACKENDS",
     "Graph",
     "WalkOrder",
+    "auto_backend",
     "csr_from_edges",
     "er_graph",
     "knn_clusters_graph",
@@ -33,8 +34,26 @@ __all__ = [
 ]
 
 KNN_BACKENDS = ("auto", "exact", "nndescent", "faiss-hnsw")
-#: ``auto`` uses exact search up to this many items, NN-descent above.
-EXACT_MAX_ITEMS = 20_000
+#: ``auto``'s cost model (2 cores, ../shared/ANCHORS.md and our runs): exact faiss search costs
+#: about this many seconds per ``n * n * dim`` (45 s at 100,000 x 64); NN-descent about
+#: ``NNDESCENT_S_PER_ITEM * n`` (4 s at 100,000 x 64), plus ``NNDESCENT_COMPILE_S`` of Numba
+#: compilation the first time a process runs it (pynndescent's cache does not keep it).
+EXACT_S_PER_N2D = 7e-11
+NNDESCENT_S_PER_ITEM = 4e-5
+NNDESCENT_COMPILE_S = 27.0
+_nndescent_warm = False  # NN-descent has run in this process: compiled
+
+
+def auto_backend(n: int, dim: int) -> tuple[str, dict[str, float]]:
+    """The kNN backend ``"auto"`` picks: the one expected to finish first, counting NN-descent's
+    compilation when this process has not run it yet (exact search up to about 80,000 x 64 items
+    in a new process, about 30,000 x 64 once NN-descent is compiled). Returns the choice and the
+    two estimates in seconds."""
+    exact_s = EXACT_S_PER_N2D * float(n) * float(n) * float(dim)
+    nnd_s = NNDESCENT_S_PER_ITEM * n * max(1.0, dim / 64) ** 0.5
+    nnd_s += 0.0 if _nndescent_warm else NNDESCENT_COMPILE_S
+    chosen = "exact" if exact_s <= nnd_s else "nndescent"
+    return chosen, {"exact_s": round(exact_s, 2), "nndescent_s": round(nnd_s, 2)}
 
 
 @dataclass
@@ -442,7 +461,7 @@ def knn_items_graph(
         backend: ``"exact"`` (faiss brute force), ``"nndescent"`` (pynndescent, with
             ``nndescent_neighbors`` candidates, default ``max(30, k + 1)``, trimmed to ``k``:
             ANCHORS.md shows 30 gives recall 0.97 for k=10 where 11 gives 0.73), ``"faiss-hnsw"``
-            (M=32), or ``"auto"``: exact up to 20,000 items, NN-descent above.
+            (M=32), or ``"auto"``: the one expected to finish first (:func:`auto_backend`).
         recall_sample: rows checked against exact search to measure recall (stored in
             ``params["recall"]``; exact search reports 1.0 without sampling).
 
@@ -456,9 +475,15 @@ def knn_items_graph(
     if metric not in ("l2", "cosine"):
         raise InputError(f"metric should be 'l2' or 'cosine', but got {metric!r}")
     xs = _normalise(x) if metric == "cosine" else x
-    chosen = backend if backend != "auto" else ("exact" if n <= EXACT_MAX_ITEMS else "nndescent")
+    estimate = None
+    if backend == "auto":
+        chosen, estimate = auto_backend(n, int(x.shape[1]))
+    else:
+        chosen = backend
     rows = np.arange(n)
     params: dict[str, Any] = {"method": chosen, "k": k, "metric": metric}
+    if estimate is not None:
+        params["auto_estimate_s"] = estimate
     if chosen == "exact":
         ids, dist = _exact_knn(xs, xs, k + 1, show=show_progress)
     elif chosen == "nndescent":
@@ -480,6 +505,8 @@ def knn_items_graph(
                 compressed=True,
             )
             nids, ndist = nnd.neighbor_graph
+        global _nndescent_warm
+        _nndescent_warm = True
         # keep only the k + 1 nearest candidates before widening: m columns of int64 would cost
         # 8 * m bytes per item where the graph needs 4 * k.
         ids = nids[:, : k + 1].astype(np.int64)

@@ -287,3 +287,25 @@ def test_build_index_warns_about_parameters_it_ignores_or_clamps():
 def test_er_graph_says_when_degree_is_clamped():
     with pytest.warns(UserWarning, match="degree=50.* 9 other clusters"):
         er_graph(10, degree=50)
+
+
+def test_auto_knn_backend_counts_nndescent_compilation(monkeypatch):
+    # issue 7: NN-descent costs ~27 s of compilation in each new process, more than exact search
+    # up to tens of thousands of items; auto picks what is expected to finish first
+    import graphwalk.graphs as graphs_mod
+    from graphwalk.graphs import auto_backend
+
+    monkeypatch.setattr(graphs_mod, "_nndescent_warm", False)
+    assert auto_backend(50_000, 32)[0] == "exact"  # the issue's case: 29 s cold vs 1.7 s warm
+    assert auto_backend(60_000, 64)[0] == "exact"
+    assert auto_backend(1_000_000, 64)[0] == "nndescent"
+    _, est = auto_backend(60_000, 64)
+    assert est["exact_s"] < est["nndescent_s"]
+    monkeypatch.setattr(graphs_mod, "_nndescent_warm", True)  # compiled in this process
+    assert auto_backend(60_000, 64)[0] == "nndescent"
+    x, _ = make_blobs(n=300, dim=4)
+    g = knn_items_graph(x, 5)
+    assert g.params["method"] == "exact" and set(g.params["auto_estimate_s"]) == {
+        "exact_s",
+        "nndescent_s",
+    }
