@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,22 @@ def test_inspect_prints_build_parameters_of_any_type(saved, capsys, recall):
     (saved / "manifest.json").write_text(json.dumps(m))
     rc, out = _inspect(capsys, saved)
     assert rc == 0 and "graph knn" in out.out and "recall" not in out.out
+
+
+def test_inspect_says_how_many_clusters_a_batch_spans(tmp_path, capsys):
+    # issue 7: clusters smaller than the batch dilute every batch with neighbours' items
+    import graphwalk as gw
+    from graphwalk.cli import main
+    from tests.conftest import make_blobs
+
+    x, y = make_blobs(n=700, dim=6, centers=7)
+    gw.build_index(x, labels=y, clusters=50, graphs=["er"], seed=1, out=tmp_path / "i.gw")
+    assert main(["inspect", str(tmp_path / "i.gw"), "--batch-size", "256"]) == 0
+    out = capsys.readouterr().out
+    assert "a batch of 256 spans about 18.3 clusters" in out and "random clusters fill it" in out
+    assert main(["inspect", str(tmp_path / "i.gw"), "--batch-size", "16", "--json"]) == 0
+    span = json.loads(capsys.readouterr().out)["graphs"]["er"]["batch_span"]
+    assert (
+        span["batch_size"] == 16 and not span["diluted"] and abs(span["clusters"] - 16 / 14) < 1e-9
+    )
+    assert main(["inspect", str(tmp_path / "i.gw"), "--batch-size", "0"]) == 2

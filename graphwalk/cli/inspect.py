@@ -15,11 +15,49 @@ def register(sub: Any) -> None:
         "--plot", metavar="FILE.png", help="save cluster sizes, degrees and a centroid map"
     )
     p.add_argument("--no-verify", action="store_true", help="skip the checksum check when loading")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=256,
+        metavar="B",
+        help="say how many clusters a batch of B spans on each cluster graph (default 256)",
+    )
+    p.add_argument(
+        "--k",
+        type=int,
+        default=4,
+        metavar="K",
+        help="the sampler's neighbour clusters per community, for that estimate (default 4)",
+    )
     p.set_defaults(func=run)
 
 
 def _fmt(s: dict[str, float]) -> str:
     return f"min {s['min']:g}  median {s['median']:g}  mean {s['mean']:.2f}  max {s['max']:g}"
+
+
+def _batch_span(index: Any, stats: dict[str, Any], batch_size: int, k: int) -> None:
+    """Per cluster graph: how many clusters a batch of ``batch_size`` spans, and whether ROOT and
+    ``k`` neighbours typically hold fewer items than a batch (then random clusters dilute it)."""
+    import numpy as np
+
+    for name, g in index.graphs.items():
+        if g.kind != "cluster" or g.level not in index.levels:
+            continue
+        sizes = index.levels[g.level].sizes.astype(np.float64)
+        live = sizes > 0
+        if not live.any():
+            continue
+        mean = float(sizes[live].mean())
+        community = sizes + np.minimum(k, np.diff(g.indptr)) * mean
+        typical = float(np.median(community[live]))
+        stats["graphs"][name]["batch_span"] = {
+            "batch_size": batch_size,
+            "k": k,
+            "clusters": batch_size / mean,
+            "community": typical,
+            "diluted": typical < batch_size,
+        }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,8 +76,14 @@ def run(args: argparse.Namespace) -> int:
             )
         if not plot.resolve().parent.is_dir():
             raise InputError(f"the directory for --plot {args.plot} does not exist")
+    from graphwalk.validation import check_positive_int
+
+    check_positive_int("batch_size", args.batch_size)
+    if args.k < 0:
+        raise InputError(f"--k should be a non-negative integer, but got --k {args.k}")
     index = GraphIndex.load(args.index, verify=not args.no_verify)
     stats = index_stats(index)
+    _batch_span(index, stats, args.batch_size, args.k)
     if args.plot:
         try:
             plot_index(index, args.plot)
@@ -74,6 +118,13 @@ def run(args: argparse.Namespace) -> int:
             f"    degree {_fmt(g['degree'])}; {g['components']} component(s), largest "
             f"{g['largest_component']:,}; {g['isolated_nodes']} isolated"
         )
+        span = g.get("batch_span")
+        if span is not None:
+            warn = "  <- smaller than a batch: random clusters fill it" if span["diluted"] else ""
+            print(
+                f"    a batch of {span['batch_size']} spans about {span['clusters']:.1f} clusters; "
+                f"ROOT and k={span['k']} neighbours hold about {span['community']:.0f} items{warn}"
+            )
         recall = g["params"].get("recall")  # build parameters: as stored, not checked
         if isinstance(recall, (int, float)) and not isinstance(recall, bool):
             print(f"    kNN {g['params'].get('method', '?')}, recall {recall:.3f}")
