@@ -25,6 +25,7 @@ from graphwalk.graphs import (
     walk_order,
 )
 from graphwalk.index import GraphIndex
+from graphwalk.progress import ticking
 from graphwalk.storage import MANIFEST, check_output, write_json
 from graphwalk.validation import as_labels, as_vectors, check_int, check_real
 
@@ -379,12 +380,13 @@ def build_index(
             if bar is not None:
                 bar.set_postfix_str(label)
             t0 = time.perf_counter()
-            if fn is None:
-                index.levels, index.graphs = levels, built
-                assert out is not None
-                index.save(out, overwrite=overwrite)
-            else:
-                fn()
+            with ticking(bar):  # one bar: the step's name and its elapsed time, kept moving
+                if fn is None:
+                    index.levels, index.graphs = levels, built
+                    assert out is not None
+                    index.save(out, overwrite=overwrite)
+                else:
+                    fn()
             timings[label] = round(time.perf_counter() - t0, 4)
             if bar is not None:
                 bar.update(1)

@@ -501,7 +501,7 @@ def knn_items_graph(
                 metric="euclidean",
                 random_state=int(seed),
                 low_memory=True,
-                verbose=show_progress,
+                verbose=False,  # its log is not a progress bar: the build's bar shows the step
                 compressed=True,
             )
             nids, ndist = nnd.neighbor_graph

@@ -52,3 +52,41 @@ def test_constant_input_is_one_clean_error():
         with pytest.raises(InputError, match="all 600 vectors are identical"):
             kmeans_level(x, 10)
     assert kmeans_level(x, 1).n_clusters == 1
+
+
+def test_one_progress_bar_that_keeps_moving_and_no_library_logs(blobs, capsys, monkeypatch):
+    # issue 7: k-means showed nothing for long fits and the kNN step printed pynndescent's log
+    import time
+
+    import graphwalk as gw
+    from graphwalk.progress import ticking
+
+    class Bar:
+        refreshed = 0
+
+        def refresh(self):
+            Bar.refreshed += 1
+
+    with ticking(Bar(), interval=0.05):
+        time.sleep(0.3)
+    assert Bar.refreshed >= 3  # a long step keeps the bar's elapsed time moving
+    with ticking(None):  # progress off: nothing
+        pass
+
+    import pynndescent
+
+    seen = {}
+
+    class FakeNND:
+        def __init__(self, x, **kw):
+            seen.update(kw)
+            n = x.shape[0]
+            ids = np.stack([np.roll(np.arange(n), -j) for j in range(kw["n_neighbors"])], 1)
+            self.neighbor_graph = (ids, np.ones_like(ids, dtype=np.float32))
+
+    monkeypatch.setattr(pynndescent, "NNDescent", FakeNND)
+    x, _ = blobs
+    gw.build_index(x, clusters=6, graphs=["er", "knn"], k=5, knn_backend="nndescent", progress=True)
+    out, err = capsys.readouterr()
+    assert seen["verbose"] is False and out == ""  # stdout stays for results
+    assert "graphwalk index" in err
