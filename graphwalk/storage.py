@@ -228,8 +228,8 @@ def write_parquet(
     """Write one Arrow table as a single row group (so it reads back as one contiguous chunk).
 
     zstd without dictionaries; ``BYTE_STREAM_SPLIT`` for float columns and ``DELTA_BINARY_PACKED``
-    for sorted integer columns (ANCHORS.md: 59 MB against 76 MB with the defaults, 2.7× faster to
-    write). Returns the table's entry for the manifest: rows, bytes and SHA-256.
+    for sorted integer columns (measured on a 1M-node, 10M-edge graph: 59 MB against 76 MB
+    with the defaults, 2.7× faster to write). Returns the table's entry for the manifest: rows, bytes and SHA-256.
     """
     import pyarrow.parquet as pq
 

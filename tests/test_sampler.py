@@ -890,3 +890,19 @@ def test_a_batch_larger_than_a_community_is_announced(index):
         warnings.simplefilter("error")
         t = GraphWalkBatchSampler(index, 32, graph="er", k=4)  # 20 clusters of 35: fits
     assert t.clusters_per_batch < 1
+
+
+def test_state_fields_out_of_range_are_refused(index):
+    # issue 7: yielded=-3 was accepted, then an empty batch and repeated items followed
+    s = GraphWalkBatchSampler(index, 40, graph="er")
+    state = s.state_dict()
+    for key, bad in (("yielded", -3), ("yielded", 10_000), ("yielded", 2.5), ("epoch", -1)):
+        with pytest.raises(InputError, match=f"state field '{key}'"):
+            GraphWalkBatchSampler(index, 40, graph="er").load_state_dict({**state, key: bad})
+
+
+def test_numpy_scalars_are_accepted_where_numbers_are(index):
+    # issue 7: mix=np.float32(0.1) was refused as out of range
+    s = GraphWalkBatchSampler(index, np.int64(40), graph="er", mix=np.float32(0.1), k=np.int32(2))
+    assert abs(s.mix - 0.1) < 1e-6 and s.k == 2 and s.batch_size == 40
+    assert sorted(_flat(s)) == list(range(700))
