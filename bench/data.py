@@ -64,7 +64,7 @@ def benchmark_index(
     index = GraphIndex.load(path)
     if any(g.kind == "item" and g.walk is None for g in index.graphs.values()):
         # cached by a graphwalk that stored no walk order: add it (same kNN graph), save again
-        from graphwalk.graphs import walk_order
+        from graphwalk.build.graphs import walk_order
 
         for g in index.graphs.values():
             if g.kind == "item" and g.walk is None:

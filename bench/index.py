@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     import networkx as nx
     from pynndescent import NNDescent
 
+    from graphwalk.build.graphs import knn_recall
     from graphwalk.cli import main as cli_main
-    from graphwalk.graphs import knn_recall
-    from graphwalk.index import GraphIndex
+    from graphwalk.index.artifact import GraphIndex
 
     work = Path(tempfile.mkdtemp(prefix="gw-bench-index-"))
     try:

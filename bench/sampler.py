@@ -3,7 +3,7 @@ beside pecanpy's first-order walker on the same 1,000,000-node graph of degree 1
 then what the batches are: label homophily per tenth of the epoch on real kNN item graphs
 (scikit-learn digits, k=10, batches of 64 and 256; the 1,000,000-item benchmark data of
 ``bench/data.py``, batch 256), for the sampler and for the reference breadth-first walk
-(``graphwalk.reference``) in the same process, beside µs per batch.
+(``graphwalk.walk.reference``) in the same process, beside µs per batch.
 
 pecanpy needs numpy<2, so it runs in its own virtual environment (``bench/.venv-pecanpy``, made on
 first use; ``--no-pecanpy`` skips it). The 1,000,000-item index is built once (about 2 minutes)
@@ -33,8 +33,8 @@ import numpy as np
 from data import benchmark_index, digits_index
 
 from graphwalk.benchmark import Table, record_markdown
-from graphwalk.index import GraphIndex
-from graphwalk.profiling import (
+from graphwalk.index.artifact import GraphIndex
+from graphwalk.walk.profiling import (
     homophily_table,
     profile_sampler,
     synthetic_index,

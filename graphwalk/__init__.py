@@ -11,12 +11,16 @@ from importlib.metadata import PackageNotFoundError, version
 # First: checks that Numba can cache the kernels that the imports below define (falls back if not).
 from graphwalk import _numba_cache  # noqa: F401
 from graphwalk.build import build_index
-from graphwalk.cluster import Level
 from graphwalk.errors import GraphwalkError, IndexFormatError, InputError, OutputExistsError
-from graphwalk.graphs import Graph
-from graphwalk.index import GraphIndex
-from graphwalk.policy import TELEPORT, WalkPolicy, WalkStep
-from graphwalk.sampler import BatchInfo, GraphWalkBatchSampler, GraphWalkSampler
+from graphwalk.index import Graph, GraphIndex, Level, WalkOrder
+from graphwalk.walk import (
+    TELEPORT,
+    BatchInfo,
+    GraphWalkBatchSampler,
+    GraphWalkSampler,
+    WalkPolicy,
+    WalkStep,
+)
 
 try:
     __version__ = version("graphwalk")
@@ -35,6 +39,7 @@ __all__ = [
     "Level",
     "OutputExistsError",
     "TELEPORT",
+    "WalkOrder",
     "WalkPolicy",
     "WalkStep",
     "__version__",

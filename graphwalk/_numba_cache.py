@@ -26,18 +26,28 @@ __all__ = ["CACHE_STATUS", "ensure_numba_cache"]
 CACHE_STATUS = "numba"
 
 
-def _probe() -> None:  # pragma: no cover - never called, only decorated
-    pass
+#: the package's directories whose modules define ``cache=True`` kernels
+_KERNEL_DIRS = ("", "index", "build", "walk")
 
 
 def _can_cache() -> bool:
-    """Whether Numba finds a writable cache location for a function defined in this package."""
+    """Whether Numba finds a writable cache location for functions defined in each directory of
+    this package that holds kernels (Numba locates a cache from the function's source file)."""
+    import os
+
     import numba
 
-    try:
-        numba.njit(cache=True)(_probe)  # finds the locator now; compiles nothing
-    except RuntimeError:
-        return False
+    base = os.path.dirname(os.path.abspath(__file__))
+    for sub in _KERNEL_DIRS:
+        src = os.path.join(base, sub, "__init__.py")
+        if not os.path.exists(src):
+            continue
+        ns: dict[str, Any] = {}
+        exec(compile("def _probe():\n    pass\n", src, "exec"), ns)
+        try:
+            numba.njit(cache=True)(ns["_probe"])  # finds the locator now; compiles nothing
+        except RuntimeError:
+            return False
     return True
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from graphwalk.cli import main
-from graphwalk.profiling import (
+from graphwalk.walk.profiling import (
     compare_lifts,
     homophily_by_tenth,
     synthetic_index,
@@ -140,7 +140,7 @@ def test_bench_reports_homophily_beside_the_reference(tmp_path, capsys, blobs):
 
 
 def test_compare_lifts_gives_standard_errors_and_a_noise_verdict():
-    from graphwalk.homophily import compare_lifts, homophily_by_tenth
+    from graphwalk.walk.homophily import compare_lifts, homophily_by_tenth
 
     y = np.repeat(np.arange(2), 1000)
     rng = np.random.default_rng(0)

@@ -250,7 +250,7 @@ def test_pandas_parquet_index_column_is_not_a_dimension(files, capsys, blobs):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tests.test_embeddings import _pandas_parquet
+    from tests.build.test_embeddings import _pandas_parquet
 
     x, y = blobs
     perm = np.random.default_rng(0).permutation(len(x))  # a shuffled frame keeps its old index
@@ -310,12 +310,12 @@ def test_id_column_warns_and_columns_choose_the_vector(files, capsys, blobs):
 def test_unwritable_output_is_refused_before_any_work(files, capsys, monkeypatch):
     import os
 
-    import graphwalk.build
+    import graphwalk.build.builder
 
     def boom(*a, **k):
         raise AssertionError("k-means ran although the output cannot be written")
 
-    monkeypatch.setattr(graphwalk.build, "kmeans_level", boom)
+    monkeypatch.setattr(graphwalk.build.builder, "kmeans_level", boom)
     ro = files / "ro"
     ro.mkdir()
     targets = [files / "x.npy" / "sub" / "o.gw"]  # under a file: no directory can be made there
@@ -353,13 +353,13 @@ def test_unwritable_output_is_refused_before_any_work(files, capsys, monkeypatch
     ],
 )
 def test_numeric_flags_are_checked_up_front(files, capsys, monkeypatch, args, msg):
-    import graphwalk.build
+    import graphwalk.build.builder
 
     def boom(*a, **k):
         raise AssertionError("work started before the flags were checked")
 
-    monkeypatch.setattr(graphwalk.build, "kmeans_level", boom)
-    monkeypatch.setattr(graphwalk.build, "knn_items_graph", boom)
+    monkeypatch.setattr(graphwalk.build.builder, "kmeans_level", boom)
+    monkeypatch.setattr(graphwalk.build.builder, "knn_items_graph", boom)
     rc = _index(files, "--embeddings", str(files / "x.npy"), "--clusters", "4", *args)
     assert rc == 2
     assert re.search(msg, _err(capsys)), msg
@@ -379,7 +379,7 @@ def test_json_stdout_stays_json_with_progress(files, capsys, monkeypatch):
 
     class Chatty:  # prints its log on stdout as pynndescent does with verbose=True
         def __init__(self, x, n_neighbors, **kw):
-            from graphwalk.graphs import _exact_knn
+            from graphwalk.build.graphs import _exact_knn
 
             print("Building RP forest with 6 trees")
             ids, d = _exact_knn(x, x, n_neighbors, show=False)
@@ -401,7 +401,7 @@ def test_manifest_timings_include_write_and_total(files, capsys):
     t = json.loads((files / "o.gw" / "manifest.json").read_text())["build"]["timings_s"]
     assert list(t)[-2:] == ["write", "total"]
     assert t["total"] >= sum(v for key, v in t.items() if key != "total") - 1e-3
-    from graphwalk.index import GraphIndex
+    from graphwalk.index.artifact import GraphIndex
 
     assert GraphIndex.load(files / "o.gw").build_params["timings_s"] == t
 

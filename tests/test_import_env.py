@@ -90,7 +90,8 @@ def test_version_without_a_writable_cache_location(tmp_path):
 
 def test_no_warning_when_the_package_cache_is_writable(tmp_path):
     env, site = _unwritable_env(tmp_path)
-    (site / "graphwalk" / "__pycache__").unlink()
+    for cache in (site / "graphwalk").glob("**/__pycache__"):  # every package dir writable
+        cache.unlink()
     r = _run(
         [
             "-W",

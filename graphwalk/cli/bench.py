@@ -15,7 +15,7 @@ def register(sub: Any) -> None:
         description="Profile the walk samplers over an index or a synthetic graph, "
         "beside RandomSampler + BatchSampler measured in the same run. With labels in the index, "
         "also report the batches' label homophily per tenth of an epoch and, on item graphs, "
-        "the reference breadth-first walk's (graphwalk.reference) in the same run.",
+        "the reference breadth-first walk's (graphwalk.walk.reference) in the same run.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("index", nargs="?", metavar="INDEX", help="an index directory (NAME.gw)")
@@ -47,9 +47,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from graphwalk.errors import InputError
-    from graphwalk.index import GraphIndex
-    from graphwalk.profiling import homophily_table, profile_sampler, synthetic_index
+    from graphwalk.index.artifact import GraphIndex
     from graphwalk.validation import check_positive_int
+    from graphwalk.walk.profiling import homophily_table, profile_sampler, synthetic_index
 
     check_positive_int("batch_size", args.batch_size)
     check_positive_int("epochs", args.epochs)

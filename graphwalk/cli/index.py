@@ -9,8 +9,8 @@ import sys
 import warnings
 from typing import Any
 
-from graphwalk.build import GRAPH_KINDS, SEED_MAX
-from graphwalk.graphs import KNN_BACKENDS
+from graphwalk.build.builder import GRAPH_KINDS, SEED_MAX
+from graphwalk.build.graphs import KNN_BACKENDS
 
 
 def _int(low: int, high: int | None = None) -> Any:
@@ -228,10 +228,10 @@ def run(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
-    from graphwalk.build import build_index, check_writable
-    from graphwalk.embeddings import read_labels, read_vectors
+    from graphwalk.build.builder import build_index, check_writable
+    from graphwalk.build.embeddings import read_labels, read_vectors
     from graphwalk.errors import InputError
-    from graphwalk.storage import check_output
+    from graphwalk.index.storage import check_output
 
     show = sys.stderr.isatty() if args.progress is None else args.progress
     check_output(Path(args.out), args.overwrite)  # refuse before any slow work
@@ -276,7 +276,7 @@ def _build(args: argparse.Namespace) -> Any:
         import numpy as np
         import torch
 
-        from graphwalk.activations import capture_activations, load_model
+        from graphwalk.build.activations import capture_activations, load_model
         from graphwalk.validation import as_vectors
 
         if inputs is None:

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from graphwalk.errors import InputError
-    from graphwalk.index import GraphIndex
-    from graphwalk.stats import index_stats, plot_index
+    from graphwalk.index.artifact import GraphIndex
+    from graphwalk.index.stats import index_stats, plot_index
 
     if args.plot:
         plot = Path(args.plot)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from graphwalk.errors import InputError
-from graphwalk.reference import (
+from graphwalk.walk.reference import (
     _walk,
     mix_counts,
     reference_item_batches,

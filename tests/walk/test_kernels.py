@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 
-from graphwalk.graphs import csr_from_edges
-from graphwalk.kernels import random_walks, seed_state
+from graphwalk.build.graphs import csr_from_edges
+from graphwalk.walk.kernels import random_walks, seed_state
 
 
 def _walk(indptr, indices, starts, length, seed):
@@ -47,10 +47,10 @@ def test_every_step_follows_an_edge_and_walks_are_seeded():
 def test_results_do_not_depend_on_the_thread_count():
     code = (
         "import numpy as np, numba, sys\n"
-        "from graphwalk.kernels import random_walks\n"
+        "from graphwalk.walk.kernels import random_walks\n"
         "numba.set_num_threads(int(sys.argv[1]))\n"
         "rng = np.random.default_rng(0); n = 2000\n"
-        "from graphwalk.graphs import csr_from_edges\n"
+        "from graphwalk.build.graphs import csr_from_edges\n"
         "ip, ix, _ = csr_from_edges(n, rng.integers(0, n, 20000), rng.integers(0, n, 20000))\n"
         "out = np.empty((1000, 11), np.int64)\n"
         "random_walks(ip, ix, rng.integers(0, n, 1000), 10, 5, out)\n"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from graphwalk.cluster import kmeans_level, label_level
+from graphwalk.build.cluster import kmeans_level, label_level
 from graphwalk.errors import InputError
 from tests.conftest import make_blobs
 

@@ -14,40 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from graphwalk.errors import InputError
+from graphwalk.index.types import Level
 
-__all__ = ["Level", "kmeans_level", "label_level"]
-
-
-@dataclass
-class Level:
-    """One cluster assignment of all items.
-
-    Attributes:
-        name: the level's name in the index (``"kmeans"``, ``"labels"``, ...).
-        assignment: ``(n_items,)`` int32, the cluster of each item, in ``[0, n_clusters)``.
-        centroids: ``(n_clusters, dim)`` float32, the mean (k-means: the centroid) of each cluster.
-        values: ``(n_clusters,)`` int64, the label value a label group stands for (k-means: the
-            cluster id itself).
-        source: ``"kmeans"`` or ``"labels"``.
-        space: the vector space (``"input"`` or a layer name) the centroids live in.
-        params: how the level was built (stored in the manifest).
-    """
-
-    name: str
-    assignment: npt.NDArray[np.int32]
-    centroids: npt.NDArray[np.float32]
-    values: npt.NDArray[np.int64]
-    source: str
-    space: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_clusters(self) -> int:
-        return int(self.centroids.shape[0])
-
-    @property
-    def sizes(self) -> npt.NDArray[np.int64]:
-        return np.bincount(self.assignment, minlength=self.n_clusters).astype(np.int64)
+__all__ = ["kmeans_level", "label_level"]
 
 
 def _means(

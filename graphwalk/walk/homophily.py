@@ -1,5 +1,5 @@
 """What a walk's batches are: label homophily per tenth of an epoch, against random batches and
-against the plain reference walk (:mod:`graphwalk.reference`), for ``graphwalk bench`` and the
+against the plain reference walk (:mod:`graphwalk.walk.reference`), for ``graphwalk bench`` and the
 benchmark scripts."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphwalk.benchmark import Table
-from graphwalk.index import GraphIndex
+from graphwalk.index.artifact import GraphIndex
 
 __all__ = ["TENTHS", "compare_lifts", "homophily_by_tenth", "homophily_table", "profile_homophily"]
 
@@ -244,8 +244,8 @@ def profile_homophily(
         item graphs, ``checks`` (per reference move, :func:`compare_lifts` of the sampler
         against it, with ``graph`` and ``reference``).
     """
-    from graphwalk.reference import MOVES, reference_item_batches
-    from graphwalk.sampler import GraphWalkBatchSampler
+    from graphwalk.walk.reference import MOVES, reference_item_batches
+    from graphwalk.walk.sampler import GraphWalkBatchSampler
 
     if not index.labels:
         return None

@@ -18,11 +18,9 @@ from numba import njit, prange
 __all__ = [
     "ROOT_DEFAULT",
     "ROOT_TELEPORT",
-    "bfs_order",
     "cluster_batches",
     "item_batches",
     "mix_counts",
-    "permute_csr",
     "random_walks",
     "seed_state",
 ]
@@ -457,7 +455,7 @@ def item_batches(
     cand,
     cand_count,
 ):
-    """Walk an item graph for global batches ``[b0, b1)``; :mod:`graphwalk.reference` has the
+    """Walk an item graph for global batches ``[b0, b1)``; :mod:`graphwalk.walk.reference` has the
     same walk written plainly.
 
     A batch is ROOT's neighbourhood grown breadth-first *through* the graph: every node reached is
@@ -645,65 +643,3 @@ def max_degree(indptr):
         if d > best:
             best = d
     return best
-
-
-@njit(cache=True, nogil=True)
-def group_members(assignment, indptr, order):
-    """Counting sort: ``order[indptr[c]:indptr[c+1]]`` = items of cluster ``c``, ascending.
-
-    ``indptr`` (length K + 1, zeros) and ``order`` (length n) are allocated by the caller, so
-    their memory is visible to Python's allocation tracing.
-    """
-    for a in assignment:
-        indptr[a + 1] += 1
-    for c in range(indptr.shape[0] - 1):
-        indptr[c + 1] += indptr[c]
-    pos = indptr[:-1].copy()
-    for i in range(assignment.shape[0]):
-        c = assignment[i]
-        order[pos[c]] = i
-        pos[c] += 1
-
-
-@njit(cache=True, nogil=True)
-def bfs_order(indptr, indices, seeds, out):
-    """Breadth-first order of all nodes: searches start from ``seeds`` in turn (skipping those
-    already reached) and follow out-edges in CSR order; ``out`` (length n) gets the nodes in the
-    order they are reached. ``seeds`` must contain every node."""
-    n = indptr.shape[0] - 1
-    seen = np.zeros(n, np.uint8)
-    head = 0
-    tail = 0
-    for s in seeds:
-        if seen[s]:
-            continue
-        seen[s] = 1
-        out[tail] = s
-        tail += 1
-        while head < tail:
-            v = out[head]
-            head += 1
-            for j in range(indptr[v], indptr[v + 1]):
-                w = indices[j]
-                if not seen[w]:
-                    seen[w] = 1
-                    out[tail] = w
-                    tail += 1
-    return tail
-
-
-@njit(cache=True, nogil=True)
-def permute_csr(indptr, indices, weights, order, position, out_indptr, out_indices, out_weights):
-    """The graph with node ``order[v]`` renamed ``v`` (``position`` is the inverse of ``order``):
-    rows in the new order, each row's neighbours in their original order, renamed."""
-    n = order.shape[0]
-    out_indptr[0] = 0
-    for v in range(n):
-        u = order[v]
-        a = indptr[u]
-        d = indptr[u + 1] - a
-        o = out_indptr[v]
-        for j in range(d):
-            out_indices[o + j] = position[indices[a + j]]
-            out_weights[o + j] = weights[a + j]
-        out_indptr[v + 1] = o + d

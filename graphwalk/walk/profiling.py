@@ -1,6 +1,6 @@
 """What ``graphwalk bench`` measures: sampler throughput beside PyTorch's samplers, walk steps per
 second, Numba compile time and memory, all in one run (compare ratios, not absolute times); and
-what the batches are (:mod:`graphwalk.homophily`)."""
+what the batches are (:mod:`graphwalk.walk.homophily`)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from graphwalk.cluster import Level
-from graphwalk.graphs import Graph, er_graph, walk_order
-from graphwalk.homophily import (
+from graphwalk.build.graphs import er_graph, walk_order
+from graphwalk.index.artifact import GraphIndex
+from graphwalk.index.types import Graph, Level
+from graphwalk.walk.homophily import (
     TENTHS,
     compare_lifts,
     homophily_by_tenth,
     homophily_table,
     profile_homophily,
 )
-from graphwalk.index import GraphIndex
 
 __all__ = [
     "TENTHS",
@@ -90,7 +90,7 @@ def walk_steps_per_second(
     """Million steps per second of :func:`graphwalk.kernels.random_walks` (best of ``repeat``)."""
     import numba
 
-    from graphwalk.kernels import random_walks
+    from graphwalk.walk.kernels import random_walks
 
     rng = np.random.default_rng(seed)
     starts = rng.integers(0, graph.n_nodes, n_walks).astype(np.int64)
@@ -145,8 +145,8 @@ def _compile_seconds() -> float | None:
     """Cold Numba compile of the sampler kernels, in a subprocess with an empty cache."""
     code = (
         "import time; t=time.perf_counter()\n"
-        "from graphwalk.profiling import synthetic_index\n"
-        "from graphwalk.sampler import GraphWalkBatchSampler\n"
+        "from graphwalk.walk.profiling import synthetic_index\n"
+        "from graphwalk.walk.sampler import GraphWalkBatchSampler\n"
         "idx = synthetic_index(5000)\n"
         "t0 = time.perf_counter()\n"
         "for g in ('er', 'knn'): list(GraphWalkBatchSampler(idx, 64, graph=g))\n"
@@ -191,7 +191,7 @@ def profile_sampler(
     import torch
     from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
-    from graphwalk.sampler import GraphWalkBatchSampler
+    from graphwalk.walk.sampler import GraphWalkBatchSampler
 
     n = index.n_items
     batch_size = min(batch_size, n)

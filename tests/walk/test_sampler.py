@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader, TensorDataset
 
 import graphwalk as gw
-from graphwalk.cluster import Level
+from graphwalk.build.graphs import csr_from_edges, er_graph
 from graphwalk.errors import InputError
-from graphwalk.graphs import Graph, csr_from_edges, er_graph
-from graphwalk.policy import WalkPolicy
-from graphwalk.sampler import GraphWalkBatchSampler, GraphWalkSampler, batch_sizes
+from graphwalk.index.types import Graph, Level
+from graphwalk.walk.policy import WalkPolicy
+from graphwalk.walk.sampler import GraphWalkBatchSampler, GraphWalkSampler, batch_sizes
 from tests.conftest import make_blobs
 
 
@@ -570,7 +570,7 @@ def test_item_weighted_moves_follow_edge_weights():
 
 def test_mix_is_exact_on_average():
     # before: rounded per batch (batch 2, mix 0.25 gave 0.5; batch 3, mix 0.1 gave 0)
-    from graphwalk.kernels import mix_counts
+    from graphwalk.walk.kernels import mix_counts
 
     for size, mix in ((2, 0.25), (3, 0.1), (64, 0.3), (7, 0.29)):
         sizes = np.full(1000, size, np.int64)
@@ -706,8 +706,8 @@ def test_item_homophily_is_within_the_target_of_the_reference_walk(digits, batch
     # the target: in every tenth of the epoch but the last, the sampler's lift over random
     # is at least 90% of the plain reference walk's (means over 100 seeds each, same batch sizes;
     # a tenth of digits holds 1-3 batches, so fewer seeds leave a +-10% noise on the ratio)
-    from graphwalk.homophily import compare_lifts, homophily_by_tenth
-    from graphwalk.reference import reference_item_batches
+    from graphwalk.walk.homophily import compare_lifts, homophily_by_tenth
+    from graphwalk.walk.reference import reference_item_batches
 
     idx, y = digits
     g = idx.graphs["knn"]

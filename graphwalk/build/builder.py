@@ -14,19 +14,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from graphwalk.cluster import Level, kmeans_level, label_level
+from graphwalk.build.cluster import kmeans_level, label_level
+from graphwalk.index.types import Level
 from graphwalk.errors import InputError
-from graphwalk.graphs import (
+from graphwalk.build.graphs import (
     KNN_BACKENDS,
-    Graph,
     er_graph,
     knn_clusters_graph,
     knn_items_graph,
     walk_order,
 )
-from graphwalk.index import GraphIndex
+from graphwalk.index.artifact import GraphIndex
+from graphwalk.index.types import Graph
 from graphwalk.progress import ticking
-from graphwalk.storage import MANIFEST, check_output, write_json
+from graphwalk.index.storage import MANIFEST, check_output, write_json
 from graphwalk.validation import as_labels, as_vectors, check_int, check_real
 
 __all__ = ["GRAPH_KINDS", "SEED_MAX", "build_index", "check_writable"]

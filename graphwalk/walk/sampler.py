@@ -25,9 +25,10 @@ import numpy.typing as npt
 from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
-from graphwalk.graphs import Graph
-from graphwalk.index import GraphIndex
-from graphwalk.kernels import (
+from graphwalk.index.artifact import GraphIndex
+from graphwalk.index.types import Graph
+from graphwalk.validation import check_positive_int
+from graphwalk.walk.kernels import (
     BLOCK_SHIFT,
     ROOT_DEFAULT,
     ROOT_TELEPORT,
@@ -37,8 +38,7 @@ from graphwalk.kernels import (
     mix_counts,
     seed_state,
 )
-from graphwalk.policy import TELEPORT, WalkPolicy, WalkStep
-from graphwalk.validation import check_positive_int
+from graphwalk.walk.policy import TELEPORT, WalkPolicy, WalkStep
 
 __all__ = ["BatchInfo", "GraphWalkBatchSampler", "GraphWalkSampler", "batch_sizes"]
 
@@ -414,7 +414,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._yielded = 0
         self._plan: _Plan | None = None
         self._last_plan: _Plan | None = None  # the plan of the last batch yielded
-        # the policy protocol (see graphwalk.policy)
+        # the policy protocol (see graphwalk.walk.policy)
         self._replay: dict[str, Any] | None = None  # a loaded epoch's choices, replayed lazily
         self._inflight: deque[tuple[int, int]] = (
             deque()
@@ -838,7 +838,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         if self.policy is None and reward is not None:
             raise InputError(
                 f"report({reward!r}): this sampler has no policy to learn from a reward; pass "
-                "policy=... (see graphwalk.policy), or call report() without a reward to mark "
+                "policy=... (see graphwalk.walk.policy), or call report() without a reward to mark "
                 "the batch trained"
             )
         if isinstance(reward, (str, bytes)):

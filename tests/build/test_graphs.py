@@ -3,7 +3,7 @@ import pytest
 
 import graphwalk as gw
 from graphwalk.errors import InputError
-from graphwalk.graphs import (
+from graphwalk.build.graphs import (
     csr_from_edges,
     er_graph,
     knn_clusters_graph,
@@ -209,7 +209,7 @@ def test_knn_clusters_connecting_edges_are_a_minimum_spanning_tree(sizes, k, sca
 
 
 def test_walk_order_renumbers_the_same_graph_cluster_by_cluster():
-    from graphwalk.graphs import walk_order
+    from graphwalk.build.graphs import walk_order
 
     x, y = make_blobs()
     idx = gw.build_index(x, labels=y, clusters=8, graphs=["knn"], k=6, seed=0)
@@ -262,12 +262,12 @@ def test_build_index_takes_a_single_string_and_numpy_integers():
     ],
 )
 def test_build_index_refuses_parameters_before_any_work(monkeypatch, kwargs, err, msg):
-    import graphwalk.build
+    import graphwalk.build.builder
 
     def boom(*a, **k):
         raise AssertionError("k-means ran before the parameters were checked")
 
-    monkeypatch.setattr(graphwalk.build, "kmeans_level", boom)
+    monkeypatch.setattr(graphwalk.build.builder, "kmeans_level", boom)
     x, _ = make_blobs(n=200)
     with pytest.raises(err, match=msg):
         gw.build_index(x, clusters=5, graphs=["er"], **kwargs)
@@ -292,8 +292,8 @@ def test_er_graph_says_when_degree_is_clamped():
 def test_auto_knn_backend_counts_nndescent_compilation(monkeypatch):
     # issue 7: NN-descent costs ~27 s of compilation in each new process, more than exact search
     # up to tens of thousands of items; auto picks what is expected to finish first
-    import graphwalk.graphs as graphs_mod
-    from graphwalk.graphs import auto_backend
+    import graphwalk.build.graphs as graphs_mod
+    from graphwalk.build.graphs import auto_backend
 
     monkeypatch.setattr(graphs_mod, "_nndescent_warm", False)
     assert auto_backend(50_000, 32)[0] == "exact"  # the issue's case: 29 s cold vs 1.7 s warm

@@ -1,4 +1,4 @@
-"""The online-policy protocol (graphwalk.policy) as a learner relies on it.
+"""The online-policy protocol (graphwalk.walk.policy) as a learner relies on it.
 
 A :class:`LearningPolicy` that learns from rewards and draws from its own RNG steers walks over a
 cluster graph ("er") and an item graph ("knn"). The tests check that every reward reaches
@@ -23,11 +23,11 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import graphwalk as gw
-from graphwalk.cluster import Level
+from graphwalk.build.graphs import csr_from_edges
 from graphwalk.errors import InputError
-from graphwalk.graphs import Graph, csr_from_edges
-from graphwalk.policy import TELEPORT, WalkPolicy, WalkStep
-from graphwalk.sampler import GraphWalkBatchSampler
+from graphwalk.index.types import Graph, Level
+from graphwalk.walk.policy import TELEPORT, WalkPolicy, WalkStep
+from graphwalk.walk.sampler import GraphWalkBatchSampler
 from tests.conftest import make_blobs
 
 N = 700

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import graphwalk as gw
-from graphwalk.cluster import Level
-from graphwalk.graphs import Graph, csr_from_edges
-from graphwalk.stats import index_stats, plot_index
+from graphwalk.build.graphs import csr_from_edges
+from graphwalk.index.stats import index_stats, plot_index
+from graphwalk.index.types import Graph, Level
 
 
 def _literal_index():

@@ -12,7 +12,7 @@ import pytest
 import graphwalk as gw
 from tests.conftest import make_blobs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (tests/walk/ is two below)
 
 WORKER = r"""
 import json, os, sys
@@ -82,7 +82,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, TensorDataset
 from graphwalk import GraphIndex, GraphWalkBatchSampler
-from tests.test_policy import LearningPolicy, _reward
+from tests.walk.test_policy import LearningPolicy, _reward
 dist.init_process_group("gloo", init_method="env://")
 index = GraphIndex.load(sys.argv[1])
 workers = int(sys.argv[3])
@@ -123,7 +123,7 @@ dist.destroy_process_group()
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_two_gloo_ranks_with_a_learning_policy_make_the_same_choices(tmp_path, workers):
-    from tests.test_policy import _reward
+    from tests.walk.test_policy import _reward
 
     n = 510
     x, y = make_blobs(n=n, dim=5, centers=6)

@@ -23,10 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from graphwalk.cluster import Level
 from graphwalk.errors import IndexFormatError, InputError
-from graphwalk.graphs import Graph, WalkOrder
-from graphwalk.storage import (
+from graphwalk.index.storage import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
@@ -39,6 +37,7 @@ from graphwalk.storage import (
     write_json,
     write_parquet,
 )
+from graphwalk.index.types import Graph, Level, WalkOrder
 
 __all__ = ["GraphIndex"]
 
@@ -117,8 +116,6 @@ class GraphIndex:
         """CSR ``(indptr, items)`` of the items in each cluster of ``level``, items ascending
         within a cluster (int32 below 2**31 items; cached)."""
         if level not in self._members:
-            from graphwalk.kernels import group_members
-
             lv = self.level(level)
             indptr = np.zeros(lv.n_clusters + 1, np.int64)
             order: npt.NDArray[np.integer] = np.empty(
@@ -543,3 +540,21 @@ def _check_rows(
             f"table {fname} of index {root}: node {u} of graph {name!r} has a self-loop or a "
             "repeated neighbour; rebuild the index"
         )
+
+
+@njit(cache=True, nogil=True)
+def group_members(assignment: Any, indptr: Any, order: Any) -> None:  # compiled
+    """Counting sort: ``order[indptr[c]:indptr[c+1]]`` = items of cluster ``c``, ascending.
+
+    ``indptr`` (length K + 1, zeros) and ``order`` (length n) are allocated by the caller, so
+    their memory is visible to Python's allocation tracing.
+    """
+    for a in assignment:
+        indptr[a + 1] += 1
+    for c in range(indptr.shape[0] - 1):
+        indptr[c + 1] += indptr[c]
+    pos = indptr[:-1].copy()
+    for i in range(assignment.shape[0]):
+        c = assignment[i]
+        order[pos[c]] = i
+        pos[c] += 1

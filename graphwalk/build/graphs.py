@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from graphwalk.errors import InputError
+from graphwalk.index.types import Graph, WalkOrder
 from graphwalk.progress import progress
 
 __all__ = [
     "KNN_BACKENDS",
-    "Graph",
-    "WalkOrder",
     "auto_backend",
     "csr_from_edges",
     "er_graph",
@@ -54,88 +54,6 @@ def auto_backend(n: int, dim: int) -> tuple[str, dict[str, float]]:
     nnd_s += 0.0 if _nndescent_warm else NNDESCENT_COMPILE_S
     chosen = "exact" if exact_s <= nnd_s else "nndescent"
     return chosen, {"exact_s": round(exact_s, 2), "nndescent_s": round(nnd_s, 2)}
-
-
-@dataclass
-class WalkOrder:
-    """An item graph renumbered for walking: nodes close in the graph get close numbers, so a
-    breadth-first batch reads a few contiguous stretches of memory instead of scattered ones.
-
-    Node ``v`` of ``indptr``/``indices``/``weights`` is item ``order[v]``; ``position[i]`` is the
-    node of item ``i``. Built by :func:`walk_order`, stored in the index beside the graph.
-
-    Attributes:
-        order, position: int32 permutations, inverse of each other.
-        indptr, indices, weights: the graph in the new numbering (same rows, same edges).
-        method: how the order was made (``"cluster-bfs"`` or ``"bfs"``).
-    """
-
-    order: npt.NDArray[np.int32]
-    position: npt.NDArray[np.int32]
-    indptr: npt.NDArray[np.int64]
-    indices: npt.NDArray[np.int32]
-    weights: npt.NDArray[np.float32]
-    method: str
-
-
-@dataclass
-class Graph:
-    """A named graph in CSR form.
-
-    Attributes:
-        name: its name in the index (``"er"``, ``"knn"``, ``"knn@layer1"``...).
-        kind: ``"cluster"`` (nodes are the clusters of ``level``) or ``"item"`` (nodes are items).
-        indptr, indices, weights: the CSR arrays.
-        level: for cluster graphs, the level whose clusters are the nodes.
-        space: for item graphs, the vector space the neighbours were found in.
-        directed: whether an edge u→v may lack its v→u twin (kNN graphs are directed).
-        params: how it was built (method, degree, recall, ...), stored in the manifest.
-        walk: item graphs: the same graph in a locality order (:class:`WalkOrder`) that the
-            samplers walk, or ``None`` (they then walk it in item numbering).
-    """
-
-    name: str
-    kind: str
-    indptr: npt.NDArray[np.int64]
-    indices: npt.NDArray[np.int32]
-    weights: npt.NDArray[np.float32]
-    level: str | None = None
-    space: str | None = None
-    directed: bool = False
-    params: dict[str, Any] = field(default_factory=dict)
-    walk: WalkOrder | None = field(default=None, repr=False)
-
-    @property
-    def n_nodes(self) -> int:
-        return int(self.indptr.shape[0] - 1)
-
-    @property
-    def n_edges(self) -> int:
-        return int(self.indices.shape[0])
-
-    @property
-    def degrees(self) -> npt.NDArray[np.int64]:
-        return np.diff(self.indptr)
-
-    def describe(self) -> dict[str, Any]:
-        """What the manifest and ``graphwalk inspect`` say about the graph."""
-        return {
-            "kind": self.kind,
-            "level": self.level,
-            "space": self.space,
-            "directed": self.directed,
-            "n_nodes": self.n_nodes,
-            "n_edges": self.n_edges,
-            "params": self.params,
-        }
-
-    def neighbors(self, node: int) -> npt.NDArray[np.int32]:
-        return self.indices[self.indptr[node] : self.indptr[node + 1]]
-
-    def to_scipy(self) -> Any:
-        import scipy.sparse as sp
-
-        return sp.csr_matrix((self.weights, self.indices, self.indptr), shape=(self.n_nodes,) * 2)
 
 
 def csr_from_edges(
@@ -585,8 +503,6 @@ def walk_order(graph: Graph, assignment: npt.NDArray[np.integer] | None = None) 
     reaches them (searches start from each cluster's items in turn); without it, in plain
     breadth-first order. O(edges) time; the renumbered copy of the graph is held beside it.
     """
-    from graphwalk.kernels import bfs_order, permute_csr
-
     if graph.kind != "item":
         raise InputError(
             f"graph {graph.name!r} is a {graph.kind} graph; only item graphs are renumbered"
@@ -620,3 +536,48 @@ def walk_order(graph: Graph, assignment: npt.NDArray[np.integer] | None = None) 
         graph.indptr, graph.indices, graph.weights, order, position, indptr, indices, weights
     )
     return WalkOrder(order, position, indptr, indices, weights, method)
+
+
+# ----------------------------------------------------------------------------- walk orders
+@njit(cache=True, nogil=True)
+def bfs_order(indptr, indices, seeds, out):
+    """Breadth-first order of all nodes: searches start from ``seeds`` in turn (skipping those
+    already reached) and follow out-edges in CSR order; ``out`` (length n) gets the nodes in the
+    order they are reached. ``seeds`` must contain every node."""
+    n = indptr.shape[0] - 1
+    seen = np.zeros(n, np.uint8)
+    head = 0
+    tail = 0
+    for s in seeds:
+        if seen[s]:
+            continue
+        seen[s] = 1
+        out[tail] = s
+        tail += 1
+        while head < tail:
+            v = out[head]
+            head += 1
+            for j in range(indptr[v], indptr[v + 1]):
+                w = indices[j]
+                if not seen[w]:
+                    seen[w] = 1
+                    out[tail] = w
+                    tail += 1
+    return tail
+
+
+@njit(cache=True, nogil=True)
+def permute_csr(indptr, indices, weights, order, position, out_indptr, out_indices, out_weights):
+    """The graph with node ``order[v]`` renamed ``v`` (``position`` is the inverse of ``order``):
+    rows in the new order, each row's neighbours in their original order, renamed."""
+    n = order.shape[0]
+    out_indptr[0] = 0
+    for v in range(n):
+        u = order[v]
+        a = indptr[u]
+        d = indptr[u + 1] - a
+        o = out_indptr[v]
+        for j in range(d):
+            out_indices[o + j] = position[indices[a + j]]
+            out_weights[o + j] = weights[a + j]
+        out_indptr[v + 1] = o + d

@@ -3,7 +3,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from graphwalk.embeddings import read_labels, read_vectors
+from graphwalk.build.embeddings import read_labels, read_vectors
 from graphwalk.errors import InputError
 
 

@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from graphwalk.cluster import Level
-from graphwalk.graphs import Graph
-from graphwalk.index import GraphIndex
+from graphwalk.index.artifact import GraphIndex
+from graphwalk.index.types import Graph, Level
 
 __all__ = ["index_stats", "plot_index"]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphwalk.activations import capture_activations, load_model
+from graphwalk.build.activations import capture_activations, load_model
 from graphwalk.errors import InputError
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import graphwalk as gw
 from graphwalk.errors import IndexFormatError, InputError, OutputExistsError
-from graphwalk.storage import FORMAT_VERSION
+from graphwalk.index.storage import FORMAT_VERSION
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_members_lists_each_cluster(built):
 def test_existing_output_is_refused_before_any_work(built, monkeypatch):
     _, path = built
     called = []
-    monkeypatch.setattr("graphwalk.build.kmeans_level", lambda *a, **k: called.append(1))
+    monkeypatch.setattr("graphwalk.build.builder.kmeans_level", lambda *a, **k: called.append(1))
     with pytest.raises(OutputExistsError, match="already exists.*--overwrite"):
         gw.build_index(np.zeros((10, 2)), clusters=2, out=path)
     assert not called
@@ -100,7 +100,7 @@ def test_overwrite_never_deletes_a_foreign_directory(tmp_path, blobs):
 
 def test_crash_during_write_leaves_nothing(tmp_path, blobs, monkeypatch):
     x, _ = blobs
-    import graphwalk.index as gi
+    import graphwalk.index.artifact as gi
 
     real = gi.write_json
 
@@ -117,7 +117,7 @@ def test_crash_during_write_leaves_nothing(tmp_path, blobs, monkeypatch):
 def test_crash_during_overwrite_keeps_the_old_index(built, blobs, monkeypatch):
     _, path = built
     x, _ = blobs
-    import graphwalk.index as gi
+    import graphwalk.index.artifact as gi
 
     monkeypatch.setattr(
         gi, "write_parquet", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full"))
