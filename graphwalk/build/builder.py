@@ -15,8 +15,6 @@ import numpy as np
 import numpy.typing as npt
 
 from graphwalk.build.cluster import kmeans_level, label_level
-from graphwalk.index.types import Level
-from graphwalk.errors import InputError
 from graphwalk.build.graphs import (
     KNN_BACKENDS,
     er_graph,
@@ -24,10 +22,11 @@ from graphwalk.build.graphs import (
     knn_items_graph,
     walk_order,
 )
+from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
-from graphwalk.index.types import Graph
-from graphwalk.progress import ticking
 from graphwalk.index.storage import MANIFEST, check_output, write_json
+from graphwalk.index.types import Graph, Level
+from graphwalk.progress import ticking
 from graphwalk.validation import as_labels, as_vectors, check_int, check_real
 
 __all__ = ["GRAPH_KINDS", "SEED_MAX", "build_index", "check_writable"]

@@ -7,8 +7,6 @@ superclasses), so that later features can walk a hierarchy.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt

@@ -11,7 +11,6 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np

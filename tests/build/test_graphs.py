@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 import graphwalk as gw
-from graphwalk.errors import InputError
 from graphwalk.build.graphs import (
     csr_from_edges,
     er_graph,
@@ -10,6 +9,7 @@ from graphwalk.build.graphs import (
     knn_items_graph,
     knn_recall,
 )
+from graphwalk.errors import InputError
 from tests.conftest import make_blobs
 
 
