@@ -64,6 +64,18 @@ def homophily_by_tenth(
     rand = float((n_c * (n_c - 1)).sum() / (n * (n - 1))) if total > 1 else float("nan")
     tenths = [s / c if c else None for s, c in zip(sums, counts, strict=True)]
     overall = sum(sums) / sum(counts) if sum(counts) else None
+    return _result(tenths, counts, sq, rand, overall, n_items=total, n_batches=len(sizes))
+
+
+def _result(
+    tenths: list[float | None],
+    counts: list[int],
+    sq: list[float],
+    rand: float,
+    overall: float | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The figures of :func:`homophily_by_tenth` (one epoch or several pooled)."""
     return {
         "tenths": tenths,
         "lift": [None if h is None else h - rand for h in tenths],
@@ -71,9 +83,8 @@ def homophily_by_tenth(
         "random": rand,
         "overall": overall,
         "overall_lift": None if overall is None else overall - rand,
-        "n_items": total,
-        "n_batches": len(sizes),
         "sq": sq,
+        **extra,
     }
 
 
@@ -202,18 +213,16 @@ def _pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
         if n_counted
         else None
     )
-    return {
-        "tenths": tenths,
-        "lift": [None if h is None else h - rand for h in tenths],
-        "batches": counts,
-        "random": rand,
-        "overall": overall,
-        "overall_lift": None if overall is None else overall - rand,
-        "n_items": float(np.mean([r["n_items"] for r in results])),
-        "n_batches": float(np.mean([r["n_batches"] for r in results])),
-        "epochs": len(results),
-        "sq": sq,
-    }
+    return _result(
+        tenths,
+        counts,
+        sq,
+        rand,
+        overall,
+        n_items=float(np.mean([r["n_items"] for r in results])),
+        n_batches=float(np.mean([r["n_batches"] for r in results])),
+        epochs=len(results),
+    )
 
 
 def profile_homophily(

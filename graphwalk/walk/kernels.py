@@ -129,6 +129,19 @@ def _rem(c, taken, mem_indptr):
 
 
 @njit(inline="always")
+def _retire(c, alive, apos, n_alive):
+    """Swap cluster ``c`` out of the first ``n_alive`` entries of ``alive`` (``apos`` is the
+    position of each cluster in it); returns the new ``n_alive``."""
+    p = apos[c]
+    last = alive[n_alive - 1]
+    alive[p] = last
+    apos[last] = p
+    alive[n_alive - 1] = c
+    apos[c] = n_alive - 1
+    return n_alive - 1
+
+
+@njit(inline="always")
 def _draw(c, state, seg, taken, mem_indptr, alive, apos, n_alive, epoch_mode):
     """Draw a not-yet-drawn item of cluster ``c`` (lazy Fisher–Yates over its segment)."""
     s = mem_indptr[c]
@@ -139,14 +152,8 @@ def _draw(c, state, seg, taken, mem_indptr, alive, apos, n_alive, epoch_mode):
     seg[s + r] = seg[s + j]
     seg[s + j] = item
     taken[c] = j + 1
-    if epoch_mode and j + 1 == size:  # exhausted: swap-remove from the alive list
-        p = apos[c]
-        last = alive[n_alive - 1]
-        alive[p] = last
-        apos[last] = p
-        alive[n_alive - 1] = c
-        apos[c] = n_alive - 1
-        n_alive -= 1
+    if epoch_mode and j + 1 == size:  # exhausted: leave the alive list
+        n_alive = _retire(c, alive, apos, n_alive)
     return item, n_alive
 
 
@@ -308,13 +315,7 @@ def cluster_batches(
             c = comm[j]
             taken[c] = ct[j]
             if epoch_mode and ct[j] == cn[j] and apos[c] < n_alive:  # exhausted: leave alive list
-                p = apos[c]
-                last = alive[n_alive - 1]
-                alive[p] = last
-                apos[last] = p
-                alive[n_alive - 1] = c
-                apos[c] = n_alive - 1
-                n_alive -= 1
+                n_alive = _retire(c, alive, apos, n_alive)
         for _ in range(n_mix):
             c = _pick_outside(state, alive, n_alive, stamp, mark, taken, mem_indptr)
             if c < 0:  # everything left is in the community
