@@ -1,4 +1,4 @@
-"""The ``graphwalk`` command line: ``graphwalk index | inspect | bench``.
+"""The ``graphwalk`` command line: ``graphwalk index | inspect | train | bench``.
 
 Thin: each subcommand module has ``register(subparsers)`` and ``run(args) -> int`` and calls the
 library. Errors the user can fix are printed as one line (no traceback) with exit status 2.
@@ -17,14 +17,14 @@ __all__ = ["console_main", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     from graphwalk import __version__
-    from graphwalk.cli import bench, index, inspect
+    from graphwalk.cli import bench, index, inspect, train
 
     parser = argparse.ArgumentParser(
         prog="graphwalk", description="Cluster, build graphs, walk them: batches for PyTorch."
     )
     parser.add_argument("--version", action="version", version=f"graphwalk {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for mod in (index, inspect, bench):
+    for mod in (index, inspect, train, bench):
         mod.register(sub)
     return parser
 

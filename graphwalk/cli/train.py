@@ -1,0 +1,304 @@
+"""``graphwalk train``: train a model with a sampler (or compare samplers over seeds)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from graphwalk.cli.index import _int, _real
+
+# settings that map one-to-one onto TrainConfig fields (flag name -> field)
+_FIELDS = (
+    "dataset",
+    "classes",
+    "index",
+    "sampler",
+    "model",
+    "loss",
+    "epochs",
+    "batch_size",
+    "seed",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "momentum",
+    "schedule",
+    "label_noise",
+    "eval_every",
+    "temperature",
+    "knn_k",
+    "layers",
+    "refresh_every",
+    "index_clusters",
+    "index_k",
+    "data_dir",
+    "download",
+    "record_batches",
+)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model with a sampler, or compare samplers over seeds",
+        description=(
+            "Train a model on a dataset with shuffling or a graph walk; --compare runs several "
+            "samplers with several seeds (paired) and writes a table and plots."
+        ),
+    )
+    d = p.add_argument_group("data and index")
+    d.add_argument(
+        "--dataset", metavar="NAME", help="mnist1d (default), digits, cifar10, cifar100, mnist"
+    )
+    d.add_argument("--classes", metavar="SET", help="label (default) or superclass (cifar100's 20)")
+    d.add_argument(
+        "--data-dir", metavar="DIR", help="where torchvision datasets live (default: datasets)"
+    )
+    d.add_argument(
+        "--download",
+        action="store_true",
+        default=None,
+        help="download a missing torchvision dataset",
+    )
+    d.add_argument(
+        "--index",
+        metavar="INDEX.gw",
+        help="an index of the dataset's train split (default: build one in the run directory)",
+    )
+    d.add_argument(
+        "--index-clusters",
+        type=_int(2),
+        metavar="K",
+        help="k-means clusters of the run's own index (default: items / 100)",
+    )
+    d.add_argument(
+        "--index-k",
+        type=_int(1),
+        metavar="K",
+        help="kNN neighbours of the run's own index (default 10)",
+    )
+    s = p.add_argument_group("sampler")
+    s.add_argument(
+        "--sampler",
+        metavar="SPEC",
+        help="random (default) or GRAPH[:k=INT][:mix=R][:restart=R][:weighted][:replacement], "
+        "e.g. er:k=4:mix=0.1 or knn",
+    )
+    s.add_argument(
+        "--compare",
+        metavar="SPEC,SPEC,...",
+        help="run every spec with every seed; the first is the reference",
+    )
+    s.add_argument("--seeds", metavar="S,S,...", help="seeds for --compare (default 0,1,2)")
+    s.add_argument(
+        "--target-acc",
+        type=_real(high=1.0),
+        metavar="ACC",
+        help="--compare: accuracy for 'steps to target' in [0, 1] (default: 95%% of the first sampler's final)",
+    )
+    m = p.add_argument_group("model and optimisation")
+    m.add_argument(
+        "--model",
+        metavar="NAME",
+        help="mlp, cnn1d (mnist1d); cnn, resnet18 (images); default: the dataset's",
+    )
+    m.add_argument("--loss", metavar="NAME", help="ce (default) or supcon (evaluated by kNN)")
+    m.add_argument("--epochs", type=_int(1), metavar="E", help="default 20")
+    m.add_argument("--batch-size", type=_int(1), metavar="B", help="default 64")
+    m.add_argument("--seed", type=_int(0, 2**32 - 1), metavar="S", help="default 0")
+    m.add_argument("--optimizer", metavar="NAME", help="adam or sgd (default: the model's)")
+    m.add_argument("--lr", type=_real(), metavar="LR", help="learning rate (default: the model's)")
+    m.add_argument("--weight-decay", type=_real(), metavar="WD")
+    m.add_argument(
+        "--momentum", type=_real(high=1.0), metavar="M", help="SGD momentum (default 0.9)"
+    )
+    m.add_argument("--schedule", metavar="NAME", help="cosine (default) or constant")
+    m.add_argument(
+        "--label-noise",
+        type=_real(high=1.0),
+        metavar="P",
+        help="flip this share of training labels (seeded)",
+    )
+    m.add_argument(
+        "--temperature", type=_real(), metavar="T", help="supcon temperature (default 0.1)"
+    )
+    m.add_argument(
+        "--knn-k",
+        type=_int(1),
+        metavar="K",
+        help="kNN classifier neighbours for supcon (default 20)",
+    )
+    m.add_argument(
+        "--eval-every", type=_int(0), metavar="STEPS", help="also evaluate every STEPS steps"
+    )
+    a = p.add_argument_group("activation graphs")
+    a.add_argument(
+        "--layers", metavar="NAME[,NAME...]", help="index the model's activations at these modules"
+    )
+    a.add_argument(
+        "--refresh-every",
+        type=_int(0),
+        metavar="EPOCHS",
+        help="rebuild the activation graphs every EPOCHS epochs",
+    )
+    r = p.add_argument_group("run")
+    r.add_argument("--out", metavar="RUN_DIR", help="run (or comparison) directory")
+    r.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a run or comparison from its last checkpoint"
+    )
+    r.add_argument(
+        "--config",
+        metavar="CONFIG.json",
+        help="start from a run's resolved config.json (flags override it)",
+    )
+    r.add_argument(
+        "--overwrite", action="store_true", help="replace a run directory holding another run"
+    )
+    r.add_argument("--device", metavar="auto|cpu|cuda", help="default auto")
+    r.add_argument(
+        "--record-batches",
+        action="store_true",
+        default=None,
+        help="write every batch's items to batches-rank{R}.jsonl",
+    )
+    r.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    r.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+
+
+def _show_warning(
+    message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None
+) -> None:
+    print(f"graphwalk train: warning: {message}", file=sys.stderr)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from graphwalk.train.config import TrainConfig, load_config
+
+    base = load_config(args.config) if args.config else TrainConfig()
+    given: dict[str, Any] = {}
+    for f in _FIELDS:
+        v = getattr(args, f)
+        if v is not None:
+            given[f] = [x for x in v.split(",") if x] if f == "layers" else v
+    if args.device is not None:
+        given["device"] = args.device
+    import dataclasses
+
+    return dataclasses.replace(base, **given), given
+
+
+def run(args: argparse.Namespace) -> int:
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return _run(args)
+        except KeyboardInterrupt:
+            out = args.resume or args.out
+            print(
+                f"graphwalk train: interrupted; the last complete epoch's checkpoint is in {out}: "
+                f"continue with graphwalk train --resume {out}",
+                file=sys.stderr,
+            )
+            return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from graphwalk.errors import InputError
+    from graphwalk.train.compare import load_compare, run_compare
+    from graphwalk.train.loop import train
+    from graphwalk.train.spec import parse_specs
+
+    cfg, given = _config(args)
+    if args.resume:
+        if args.out and Path(args.out) != Path(args.resume):
+            raise InputError("--resume RUN_DIR continues that directory; drop --out")
+        extra = sorted(set(given) - {"device"})
+        if extra or args.compare or args.config:
+            flags = ", ".join("--" + e.replace("_", "-") for e in extra) or "--compare/--config"
+            raise InputError(
+                f"--resume continues the run as its config.json says; drop {flags} "
+                "(or start a new run with --config RUN_DIR/config.json and the changes)"
+            )
+        out = Path(args.resume)
+        if (out / "plan.json").is_file():
+            base, specs, seeds = load_compare(out)
+            if args.device:
+                base.device = args.device
+            summary = run_compare(
+                base, specs, seeds, out, target_acc=args.target_acc, progress=args.progress
+            )
+            return _print_compare(summary, args.json)
+        if not out.is_dir():
+            raise InputError(f"--resume {out}: no such run directory")
+        s = train(cfg, out, resume=True, progress=args.progress)
+        return _print_run(s, out, args.json)
+    if not args.out:
+        raise InputError("--out RUN_DIR is required: the directory the run writes")
+    out = Path(args.out)
+    if args.compare:
+        if args.sampler:
+            raise InputError("--compare lists the samplers; drop --sampler")
+        specs = parse_specs(args.compare)
+        seeds_text = args.seeds or "0,1,2"
+        try:
+            seeds = [int(x) for x in seeds_text.split(",") if x.strip()]
+        except ValueError:
+            raise InputError(
+                f"--seeds should be integers separated by commas, but got {seeds_text!r}"
+            ) from None
+        if "seed" in given:
+            raise InputError("--compare runs every --seeds value; drop --seed")
+        summary = run_compare(
+            cfg,
+            specs,
+            seeds,
+            out,
+            target_acc=args.target_acc,
+            overwrite=args.overwrite,
+            progress=args.progress,
+        )
+        return _print_compare(summary, args.json)
+    if args.seeds or args.target_acc is not None:
+        raise InputError("--seeds and --target-acc go with --compare")
+    s = train(cfg, out, overwrite=args.overwrite, progress=args.progress)
+    return _print_run(s, out, args.json)
+
+
+def _print_run(s: dict[str, Any], out: Path, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(s, indent=2))
+        return 0
+    if not s:  # not rank 0
+        return 0
+    rate = f", {s['steps_per_s']:.0f} steps/s" if s.get("steps_per_s") else ""
+    print(
+        f"{s['sampler']} seed {s['seed']}: final test accuracy {100 * s['final_test_acc']:.1f}%, "
+        f"best {100 * s['best_test_acc']:.1f}% after {s['steps']} steps ({s['wall_s']:.1f} s{rate})"
+    )
+    print(
+        f"  run directory {out}: config.json, metrics.jsonl, metrics.csv, steps.csv, checkpoint.pt, summary.json"
+    )
+    return 0
+
+
+def _print_compare(summary: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    from graphwalk.train.report import render_markdown
+
+    print(render_markdown(summary))
+    files = summary.get("files", {})
+    for what, path in files.items():
+        print(f"  {what}: {path}")
+    return 0

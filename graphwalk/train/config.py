@@ -1,0 +1,180 @@
+"""The resolved configuration of a training run: every setting, defaults filled in, written as
+``config.json`` in the run directory so that the run can be reproduced from that file alone."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphwalk.datasets import DATASETS
+from graphwalk.errors import InputError
+from graphwalk.train.spec import parse_spec
+from graphwalk.validation import check_int, check_real
+
+__all__ = ["DEVICES", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "load_config"]
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+_DATASET_CLASSES = ("label", "superclass")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run.
+
+    Fields left ``None`` are resolved by :meth:`resolved` (the model's defaults); ``config.json``
+    always holds resolved values.
+
+    Attributes:
+        dataset: one of ``mnist1d``, ``digits``, ``cifar10``, ``cifar100``, ``mnist``.
+        classes: the label set trained on (``label``; ``superclass`` for CIFAR-100's 20).
+        index: an index built over the dataset's train split (``None``: build one in the run
+            directory, see ``index_clusters``/``index_k``).
+        sampler: a sampler spec (:mod:`graphwalk.train.spec`): ``random`` or a walk.
+        model: ``mlp``, ``cnn1d``, ``cnn``, ``resnet18`` (default: the dataset's).
+        loss: ``ce`` (cross-entropy) or ``supcon`` (supervised contrastive, evaluated by kNN).
+        epochs, batch_size, seed: the run; ``seed`` sets the model's initialisation, the label
+            noise, the index built for the run and the sampler.
+        optimizer, lr, weight_decay, momentum: default from the model (Adam 1e-2 for the mnist1d
+            models, as in mnist1d's paper; SGD 0.05 with momentum 0.9 and 5e-4 weight decay for
+            the image CNNs).
+        schedule: ``cosine`` (to 0 over the run, per step) or ``constant``.
+        label_noise: share of training labels flipped to another class (seeded by ``seed``).
+        eval_every: also evaluate every this many steps (0: after each epoch only).
+        temperature, knn_k: supcon's temperature and the kNN classifier's neighbours.
+        layers, refresh_every: activation graphs: the item vectors are the model's activations
+            at these modules (one kNN graph each), recomputed every ``refresh_every`` epochs.
+        index_clusters, index_k: the index built when ``index`` is ``None``: k-means clusters
+            (``None``: one per 100 training items, at least 2) and kNN neighbours.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        data_dir, download: where torchvision datasets live, and whether to download them.
+        record_batches: write every batch's item ids to ``batches-rank{R}.jsonl`` (tests, audits).
+    """
+
+    dataset: str = "mnist1d"
+    classes: str = "label"
+    index: str | None = None
+    sampler: str = "random"
+    model: str | None = None
+    loss: str = "ce"
+    epochs: int = 20
+    batch_size: int = 64
+    seed: int = 0
+    optimizer: str | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    label_noise: float = 0.0
+    eval_every: int = 0
+    temperature: float = 0.1
+    knn_k: int = 20
+    layers: list[str] = field(default_factory=list)
+    refresh_every: int = 0
+    index_clusters: int | None = None
+    index_k: int = 10
+    device: str = "auto"
+    data_dir: str = "datasets"
+    download: bool = False
+    record_batches: bool = False
+
+    def resolved(self) -> TrainConfig:
+        """A checked copy with the model's defaults filled in (raises ``InputError`` naming the
+        setting and its valid values)."""
+        from graphwalk.train.losses import LOSSES
+        from graphwalk.train.models import DEFAULT_MODEL, MODELS, default_optim
+
+        c = dataclasses.replace(self, layers=list(self.layers))
+        if c.dataset not in DATASETS:
+            raise InputError(f"unknown dataset {c.dataset!r}; choose from {', '.join(DATASETS)}")
+        if c.classes not in _DATASET_CLASSES:
+            raise InputError(
+                f"unknown classes {c.classes!r}; choose from {', '.join(_DATASET_CLASSES)}"
+            )
+        if c.classes == "superclass" and c.dataset != "cifar100":
+            raise InputError("classes='superclass' exists for cifar100 only; use 'label'")
+        if c.model is None:
+            c.model = DEFAULT_MODEL[c.dataset]
+        if c.model not in MODELS:
+            raise InputError(f"unknown model {c.model!r}; choose from {', '.join(MODELS)}")
+        if c.loss not in LOSSES:
+            raise InputError(f"unknown loss {c.loss!r}; choose from {', '.join(LOSSES)}")
+        opt, lr, wd = default_optim(c.model)
+        c.optimizer = opt if c.optimizer is None else c.optimizer
+        c.lr = lr if c.lr is None else c.lr
+        c.weight_decay = wd if c.weight_decay is None else c.weight_decay
+        if c.optimizer not in OPTIMIZERS:
+            raise InputError(
+                f"unknown optimizer {c.optimizer!r}; choose from {', '.join(OPTIMIZERS)}"
+            )
+        if c.schedule not in SCHEDULES:
+            raise InputError(f"unknown schedule {c.schedule!r}; choose from {', '.join(SCHEDULES)}")
+        if c.device not in DEVICES:
+            raise InputError(f"unknown device {c.device!r}; choose from {', '.join(DEVICES)}")
+        c.sampler = str(parse_spec(c.sampler))
+        c.epochs = check_int("epochs", c.epochs, minimum=1)
+        c.batch_size = check_int("batch_size", c.batch_size, minimum=1)
+        c.seed = check_int("seed", c.seed, minimum=0, maximum=2**32 - 1)
+        c.eval_every = check_int("eval_every", c.eval_every, minimum=0)
+        c.knn_k = check_int("knn_k", c.knn_k, minimum=1)
+        c.index_k = check_int("index_k", c.index_k, minimum=1)
+        c.refresh_every = check_int("refresh_every", c.refresh_every, minimum=0)
+        if c.index_clusters is not None:
+            c.index_clusters = check_int("index_clusters", c.index_clusters, minimum=2)
+        c.lr = check_real("lr", c.lr, low=0.0, low_open=True)
+        c.weight_decay = check_real("weight_decay", c.weight_decay, low=0.0)
+        c.momentum = check_real("momentum", c.momentum, low=0.0, high=1.0, high_open=True)
+        c.label_noise = check_real("label_noise", c.label_noise, low=0.0, high=1.0)
+        c.temperature = check_real("temperature", c.temperature, low=0.0, low_open=True)
+        if c.refresh_every and not c.layers:
+            raise InputError(
+                "refresh_every recomputes activation graphs: name the layers (--layers NAME)"
+            )
+        if c.layers and c.index is not None:
+            raise InputError(
+                "--layers builds the run's own index from the model's activations; drop --index"
+            )
+        if c.layers and parse_spec(c.sampler).is_random:
+            raise InputError(
+                "--layers makes activation graphs for a walk, but the sampler is 'random'; "
+                "choose a walk, e.g. --sampler knn"
+            )
+        return c
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise InputError(
+                f"{source}: unknown settings {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
+            )
+        return cls(**dict(d))
+
+
+def load_config(path: str | os.PathLike[str]) -> TrainConfig:
+    """Read a ``config.json`` written by a run (or by hand)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{p} does not exist; give a run directory or its config.json") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{p} is not a readable JSON config: {exc}") from exc
+    if not isinstance(d, dict):
+        raise InputError(f"{p} should hold a JSON object of settings")
+    return TrainConfig.from_dict(d, source=str(p))

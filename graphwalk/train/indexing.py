@@ -1,0 +1,146 @@
+"""The index a run walks: checked against the dataset, built with defaults for the run, or built
+from the model's own activations and refreshed as the model learns."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from graphwalk.build.activations import capture_activations
+from graphwalk.build.builder import build_index
+from graphwalk.datasets import VectorDataset
+from graphwalk.errors import InputError
+from graphwalk.index.artifact import GraphIndex
+
+__all__ = [
+    "activation_index",
+    "check_index",
+    "default_clusters",
+    "default_index",
+    "graph_homophily",
+]
+
+
+def default_clusters(n_items: int) -> int:
+    """k-means clusters of a run's own index: one per 100 items, at least 2, at most 1,000."""
+    return max(2, min(1000, n_items // 100))
+
+
+def check_index(index: GraphIndex, dataset: str, n_items: int, path: str) -> None:
+    """Refuse an index built for another dataset or split (item count and the manifest's record of
+    the dataset it was built from)."""
+    built_for = index.build_params.get("dataset")
+    split = index.build_params.get("split", "train")
+    if built_for is not None and (built_for != dataset or split != "train"):
+        raise InputError(
+            f"index {path} was built for {built_for!r} ({split} split), not {dataset!r}'s train "
+            f"split; build one with graphwalk index --dataset {dataset} --out NAME.gw, or leave "
+            "--index out to build one for the run"
+        )
+    if index.n_items != n_items:
+        raise InputError(
+            f"index {path} has {index.n_items:,} items but {dataset!r}'s train split has "
+            f"{n_items:,}; it was built for other data: rebuild it with graphwalk index "
+            f"--dataset {dataset}, or leave --index out"
+        )
+
+
+def default_index(
+    train: VectorDataset,
+    out: Path,
+    *,
+    clusters: int | None,
+    k: int,
+    seed: int,
+    graphs: Sequence[str] = ("er", "knn"),
+) -> GraphIndex:
+    """The index a run builds when none is given: k-means on the raw inputs, an ER graph over the
+    clusters and an exact kNN graph over the items (reproducible for a seed), written to ``out``."""
+    n = len(train)
+    return build_index(
+        train.features,
+        labels=train.labels,
+        clusters=clusters or default_clusters(n),
+        graphs=list(graphs),
+        k=min(k, n - 1),
+        knn_backend="exact",
+        seed=seed,
+        out=out,
+        overwrite=True,
+        extra_params={"dataset": train.name, "split": "train"},
+    )
+
+
+def activation_index(
+    model: Any,
+    train: VectorDataset,
+    layers: Sequence[str],
+    out: Path,
+    *,
+    clusters: int | None,
+    k: int,
+    seed: int,
+    device: Any = None,
+) -> tuple[GraphIndex, dict[str, float]]:
+    """Index the model's activations at ``layers`` (one kNN graph per layer, ``knn`` for one
+    layer, ``knn@LAYER`` for several; k-means and an ER graph over the first layer's vectors),
+    written to ``out``. Returns the index and the seconds spent capturing and building."""
+    t0 = time.perf_counter()
+    inputs = train.inputs if device is None else train.inputs.to(device)
+    acts = capture_activations(model, inputs, list(layers))
+    t1 = time.perf_counter()
+    vectors = {name: _finite(name, v) for name, v in acts.items()}
+    n = len(train)
+    index = build_index(
+        vectors,
+        labels=train.labels,
+        clusters=clusters or default_clusters(n),
+        graphs=["er", "knn"],
+        k=min(k, n - 1),
+        knn_backend="exact",
+        seed=seed,
+        out=out,
+        overwrite=True,
+        extra_params={"dataset": train.name, "split": "train", "layers": list(layers)},
+    )
+    t2 = time.perf_counter()
+    return index, {"activations_s": t1 - t0, "build_s": t2 - t1, "seconds": t2 - t0}
+
+
+def _finite(name: str, v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    if not np.isfinite(v).all():
+        raise InputError(
+            f"layer {name!r} produced non-finite activations (the model diverged?); lower --lr"
+        )
+    if float(np.ptp(v)) == 0.0:
+        # a dead layer (all ReLUs off): jitter-free fallback that still builds a graph
+        raise InputError(
+            f"layer {name!r} gives the same activation for every item (a dead layer); "
+            "choose another --layers module"
+        )
+    return v
+
+
+def graph_homophily(index: GraphIndex, label: str = "label") -> dict[str, dict[str, float]]:
+    """Label homophily of each graph's communities (node + neighbours) against random pairs."""
+    from graphwalk.index.stats import index_stats
+
+    stats = index_stats(index)
+    out: dict[str, dict[str, float]] = {}
+    for name, g in stats.get("graphs", {}).items():
+        h = g.get("homophily", {}).get(label)
+        if h is not None:
+            out[name] = {"homophily": h["community"], "random": h["random"], "lift": h["lift"]}
+    return out
+
+
+def remove_index(path: Path) -> None:
+    """Delete an index directory the run made (only if it is one)."""
+    if (path / "manifest.json").is_file():
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,667 @@
+"""The training loop behind ``graphwalk train``: one run of one sampler with one seed.
+
+A run directory holds ``config.json`` (the resolved configuration: enough to reproduce the run),
+``metrics.jsonl`` (one JSON object per step, evaluation and refresh, written as the run goes),
+``metrics.csv`` / ``steps.csv`` (the evaluations and the steps as tables, written when the run ends
+or stops), ``summary.json`` (when it ends), ``checkpoint.pt`` (after every epoch, written
+atomically), TensorBoard event files under ``tb/`` when ``tensorboard`` is installed, and the index
+the run built (``index.gw``, or ``index-epoch-NNN.gw`` for activation graphs).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from graphwalk.errors import InputError
+from graphwalk.index.artifact import GraphIndex
+from graphwalk.train.config import TrainConfig
+from graphwalk.train.data import ShuffleBatchSampler, batch_homophily, flip_labels, load_splits
+from graphwalk.train.indexing import (
+    activation_index,
+    check_index,
+    default_index,
+    graph_homophily,
+    remove_index,
+)
+from graphwalk.train.spec import SamplerSpec, parse_spec
+
+__all__ = ["CHECKPOINT", "evaluate", "make_sampler", "train"]
+
+CHECKPOINT = "checkpoint.pt"
+_FORMAT = "graphwalk-checkpoint"
+_VERSION = 1
+_RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", CHECKPOINT)
+
+
+# ----------------------------------------------------------------------------- set-up helpers
+
+
+def _dist() -> tuple[int, int]:
+    """``(rank, world_size)``; initialises the process group under ``torchrun`` (gloo on the
+    CPU, NCCL when every rank has a GPU)."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and dist.is_available() and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend)
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _device(name: str, rank: int) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for but no GPU is visible; use --device cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    return torch.device("cpu")
+
+
+def _atomic_write(path: Path, text: str | bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def prepare_run_dir(out: Path, cfg: TrainConfig, *, resume: bool, overwrite: bool) -> None:
+    """Refuse a run directory that holds another run (or anything that is not a run) unless
+    ``overwrite``; with ``resume`` it must hold this run's checkpoint."""
+    cfg_file = out / "config.json"
+    if resume:
+        if not (out / CHECKPOINT).is_file():
+            raise InputError(
+                f"{out} has no {CHECKPOINT} (the run never finished an epoch, or it is not a run "
+                f"directory): start it again with --out {out} --overwrite"
+            )
+        return
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(f"--out {out} is a file; give a directory for the run")
+    if not any(out.iterdir()):
+        return
+    if not cfg_file.is_file():
+        raise InputError(
+            f"--out {out} is a non-empty directory that is not a graphwalk run; it is never "
+            "replaced: choose a new --out"
+        )
+    if not overwrite:
+        try:
+            theirs = json.loads(cfg_file.read_text())
+        except (OSError, ValueError):
+            theirs = {}
+        diff = _diff(theirs, cfg.to_dict())
+        if not diff:
+            raise InputError(
+                f"{out} already holds this run: continue it with --resume {out}, or start it "
+                "again with --overwrite"
+            )
+        raise InputError(
+            f"{out} already holds a different run (it differs in {', '.join(diff[:4])}); choose "
+            "another --out, or replace it with --overwrite"
+        )
+    shutil.rmtree(out)
+
+
+def make_sampler(
+    spec: SamplerSpec,
+    index: GraphIndex | None,
+    n_items: int,
+    batch_size: int,
+    seed: int,
+    rank: int,
+    world: int,
+) -> Any:
+    """The batch sampler a spec names: shuffling, or a walk over ``index``."""
+    if spec.is_random:
+        return ShuffleBatchSampler(n_items, batch_size, seed=seed, rank=rank, world_size=world)
+    from graphwalk.walk.sampler import GraphWalkBatchSampler
+
+    assert index is not None
+    return GraphWalkBatchSampler(
+        index, batch_size, seed=seed, rank=rank, world_size=world, **spec.sampler_kwargs()
+    )
+
+
+def _timed(it: Iterator[list[int]], sink: list[float]) -> Iterator[list[int]]:
+    """Yield from a batch sampler's iterator, appending each batch's µs to ``sink``."""
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        sink.append((time.perf_counter() - t0) * 1e6)
+        yield batch
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def _in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([fn(x[s : s + 1024]) for s in range(0, int(x.shape[0]), 1024)])
+
+
+def evaluate(
+    net: Any,
+    loss: str,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    *,
+    knn_k: int = 20,
+    temperature: float = 0.1,
+) -> dict[str, float | None]:
+    """Test accuracy (and loss for ``ce``): argmax of the logits for cross-entropy; a
+    cosine-weighted kNN classifier over the body's features (training items as references, with
+    the labels trained on) for ``supcon``."""
+    from graphwalk.train.losses import knn_accuracy
+
+    was = net.training
+    net.eval()
+    try:
+        if loss == "ce":
+            logits = _in_chunks(net, test_x)
+            acc = float((logits.argmax(1) == test_y).float().mean())
+            return {"test_acc": acc, "test_loss": float(F.cross_entropy(logits, test_y))}
+        ftrain = _in_chunks(net.body, train_x)
+        ftest = _in_chunks(net.body, test_x)
+        acc = knn_accuracy(ftrain, train_y, ftest, test_y, k=knn_k, temperature=temperature)
+        return {"test_acc": float(acc), "test_loss": None}
+    finally:
+        net.train(was)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+class _Log:
+    """metrics.jsonl (rank 0), mirrored to TensorBoard when it is installed."""
+
+    def __init__(self, out: Path, enabled: bool, purge_step: int | None) -> None:
+        self.enabled = enabled
+        self.f: io.TextIOWrapper | None = None
+        self.tb: Any = None
+        if not enabled:
+            return
+        self.f = open(out / "metrics.jsonl", "a", encoding="utf-8")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return
+        self.tb = SummaryWriter(str(out / "tb"), purge_step=purge_step)
+
+    def write(self, rec: dict[str, Any]) -> None:
+        if self.f is None:
+            return
+        self.f.write(json.dumps(rec) + "\n")
+        if self.tb is not None:
+            ev, step = rec["event"], rec["step"]
+            for key, v in rec.items():
+                if key not in ("event", "step", "epoch") and isinstance(v, (int, float)):
+                    if math.isfinite(v):
+                        self.tb.add_scalar(f"{ev}/{key}", v, step)
+
+    def position(self) -> int:
+        if self.f is None:
+            return 0
+        self.f.flush()
+        return self.f.tell()
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _write_tables(out: Path) -> None:
+    """metrics.csv (evaluations, refreshes) and steps.csv from metrics.jsonl."""
+    rows: dict[str, list[dict[str, Any]]] = {"eval": [], "step": []}
+    with open(out / "metrics.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.endswith("\n"):
+                rec = json.loads(line)
+                if rec.get("event") in rows:
+                    rows[rec["event"]].append(rec)
+    for name, recs in (("metrics.csv", rows["eval"]), ("steps.csv", rows["step"])):
+        buf = io.StringIO()
+        keys: list[str] = []
+        for r in recs:
+            keys += [k for k in r if k not in keys]
+        w = csv.DictWriter(buf, fieldnames=keys or ["event"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(recs)
+        _atomic_write(out / name, buf.getvalue())
+
+
+def _rng_state() -> dict[str, Any]:
+    st: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),  # noqa: NPY002 (the global generator a user may use)
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict[str, Any]) -> None:
+    torch.set_rng_state(st["torch"])
+    np.random.set_state(st["numpy"])  # noqa: NPY002
+    random.setstate(st["python"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a run's checkpoint; a truncated, corrupt or foreign file is one ``InputError``.
+
+    .. warning:: The checkpoint is unpickled (it holds NumPy RNG state and the sampler's state):
+       resume only runs you trust.
+    """
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise InputError(
+            f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}); it cannot be "
+            f"resumed: start the run again with --overwrite"
+        ) from exc
+    if not isinstance(ck, dict) or ck.get("format") != _FORMAT:
+        raise InputError(
+            f"{path} is not a graphwalk training checkpoint; start the run again with --overwrite"
+        )
+    if ck.get("version") != _VERSION:
+        raise InputError(
+            f"checkpoint {path} has version {ck.get('version')!r}; this graphwalk reads {_VERSION}"
+        )
+    return ck
+
+
+def train(
+    config: TrainConfig,
+    out: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    stop_after_steps: int | None = None,
+) -> dict[str, Any]:
+    """Train one model with one sampler and seed; write the run directory ``out``.
+
+    Args:
+        config: the run's settings (resolved here); with ``resume`` the run's own
+            ``config.json`` is used instead.
+        out: the run directory.
+        resume: continue from ``out/checkpoint.pt`` (the last complete epoch): model, optimiser
+            and schedule, sampler, every RNG; the metrics logged after that checkpoint are
+            dropped and redone, so the finished run's metrics equal an uninterrupted run's.
+        overwrite: replace a run directory holding another run.
+        progress: a progress bar with live loss and accuracy (default: when stderr is a terminal).
+        stop_after_steps: raise ``KeyboardInterrupt`` after this many steps (tests of Ctrl-C).
+
+    Returns:
+        The run's summary (also written to ``summary.json``).
+    """
+    from graphwalk.train.models import build_model
+
+    out = Path(out)
+    rank, world = _dist()
+    if resume:
+        from graphwalk.train.config import load_config
+
+        prepare_run_dir(out, config, resume=True, overwrite=False)
+        cfg = load_config(out).resolved()
+    else:
+        cfg = config.resolved()
+        if rank == 0:
+            prepare_run_dir(out, cfg, resume=False, overwrite=overwrite)
+    spec = parse_spec(cfg.sampler)
+    device = _device(cfg.device, rank)
+    show = sys.stderr.isatty() if progress is None else progress
+    show = show and rank == 0
+
+    train_ds, test_ds, classes = load_splits(
+        cfg.dataset, classes=cfg.classes, data_dir=cfg.data_dir, download=cfg.download
+    )
+    y_clean = train_ds.labels[classes]
+    n_classes = int(max(y_clean.max(), test_ds.labels[classes].max())) + 1
+    y_train = flip_labels(y_clean, cfg.label_noise, n_classes, cfg.seed)
+    n = len(train_ds)
+    train_x = train_ds.inputs.to(device)
+    test_x = test_ds.inputs.to(device)
+    train_y = torch.as_tensor(y_train, device=device)
+    test_y = torch.as_tensor(test_ds.labels[classes], device=device)
+
+    torch.manual_seed(cfg.seed)  # the same initial model for every sampler of a seed
+    net = build_model(
+        cfg.model or "mlp", tuple(train_ds.inputs.shape[1:]), n_classes, loss=cfg.loss
+    ).to(device)
+    model: Any = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[device.index] if device.index else None)
+
+    out.mkdir(parents=True, exist_ok=True)
+    if rank == 0 and not resume:
+        _atomic_write(out / "config.json", cfg.to_json())
+
+    ck = load_checkpoint(out / CHECKPOINT) if resume else None
+    index: GraphIndex | None = None
+    index_path: Path | None = None
+    refreshes: list[dict[str, Any]] = []
+    if ck is not None and ck.get("index"):
+        index_path = out / ck["index"]
+        index = GraphIndex.load(index_path)
+    elif cfg.index is not None:
+        index_path = Path(cfg.index)
+        index = GraphIndex.load(index_path)
+        check_index(index, cfg.dataset, n, cfg.index)
+    elif not spec.is_random:
+        index_path = out / ("index-epoch-000.gw" if cfg.layers else "index.gw")
+        if rank == 0:
+            if cfg.layers:
+                index, cost = activation_index(
+                    net,
+                    train_ds,
+                    cfg.layers,
+                    index_path,
+                    clusters=cfg.index_clusters,
+                    k=cfg.index_k,
+                    seed=cfg.seed,
+                    device=device,
+                )
+                refreshes.append({"epoch": 0, "step": 0, **cost, "graphs": graph_homophily(index)})
+            else:
+                index = default_index(
+                    train_ds, index_path, clusters=cfg.index_clusters, k=cfg.index_k, seed=cfg.seed
+                )
+        _barrier(world)
+        if index is None:
+            index = GraphIndex.load(index_path)
+    sampler = make_sampler(spec, index, n, cfg.batch_size, cfg.seed, rank, world)
+
+    steps_per_epoch = len(sampler)
+    total_steps = steps_per_epoch * cfg.epochs
+    params = net.parameters()
+    opt: torch.optim.Optimizer
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=cfg.lr or 1e-3, weight_decay=cfg.weight_decay or 0.0)
+    else:
+        opt = torch.optim.SGD(
+            params, lr=cfg.lr or 0.1, momentum=cfg.momentum, weight_decay=cfg.weight_decay or 0.0
+        )
+    if cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total_steps) / total_steps))
+        )
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+    epoch, step, wall_before = 0, 0, 0.0
+    train_s = 0.0
+    if ck is not None:
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        sampler.load_state_dict(ck["sampler"])
+        _set_rng_state(ck["rng"])
+        epoch, step = int(ck["epoch"]), int(ck["step"])
+        wall_before, train_s = float(ck["wall_s"]), float(ck.get("train_s", 0.0))
+        if rank == 0:
+            with open(out / "metrics.jsonl", "r+b") as f:  # drop what came after the checkpoint
+                f.truncate(int(ck["metrics_bytes"]))
+    log = _Log(out, rank == 0, purge_step=step if ck is not None else None)
+    batches_f = (
+        open(out / f"batches-rank{rank}.jsonl", "a", encoding="utf-8")
+        if cfg.record_batches
+        else None
+    )
+    t_start = time.perf_counter()
+
+    def wall() -> float:
+        return wall_before + time.perf_counter() - t_start
+
+    last_acc: float | None = None
+    ema: float | None = None
+
+    def do_eval(epoch_now: int, train_loss: float | None) -> None:
+        nonlocal last_acc
+        if rank != 0:
+            return
+        ev = evaluate(
+            net,
+            cfg.loss,
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+            knn_k=cfg.knn_k,
+            temperature=cfg.temperature,
+        )
+        last_acc = ev["test_acc"]
+        log.write(
+            {
+                "event": "eval",
+                "epoch": epoch_now,
+                "step": step,
+                **ev,
+                "train_loss": train_loss,
+                "wall_s": round(wall(), 4),
+            }
+        )
+
+    for r in refreshes:
+        log.write({"event": "refresh", **r})
+    if ck is None:
+        do_eval(0, None)
+
+    bar: Any = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=total_steps,
+            initial=step,
+            desc=f"{cfg.sampler} seed {cfg.seed}",
+            unit="step",
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+        )
+    y_np = y_clean
+    try:
+        while epoch < cfg.epochs:
+            sampler.set_epoch(epoch)
+            t_epoch = time.perf_counter()
+            times: list[float] = []
+            losses: list[float] = []
+            for b, idx in enumerate(_timed(iter(sampler), times)):
+                t0 = time.perf_counter()
+                ids = torch.as_tensor(idx, device=device)
+                x, y = train_x[ids], train_y[ids]
+                z = model(x)
+                if cfg.loss == "ce":
+                    loss = F.cross_entropy(z, y)
+                else:
+                    from graphwalk.train.losses import supcon_loss
+
+                    loss = supcon_loss(z, y, cfg.temperature)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                lv = float(loss.detach())
+                train_s += time.perf_counter() - t0 + times[-1] * 1e-6
+                losses.append(lv)
+                ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+                hom = batch_homophily(y_np[np.asarray(idx)], n_classes)
+                log.write(
+                    {
+                        "event": "step",
+                        "epoch": epoch,
+                        "step": step,
+                        "loss": lv,
+                        "lr": sched.get_last_lr()[0],
+                        "sampler_us": round(times[-1], 2),
+                        "homophily": None if math.isnan(hom) else round(hom, 5),
+                    }
+                )
+                if batches_f is not None:
+                    batches_f.write(json.dumps({"epoch": epoch, "batch": b, "items": idx}) + "\n")
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(
+                        loss=f"{ema:.3f}",
+                        acc="-" if last_acc is None else f"{100 * last_acc:.1f}%",
+                        refresh=False,
+                    )
+                if cfg.eval_every and step % cfg.eval_every == 0:
+                    do_eval(epoch, float(np.mean(losses)))
+                if stop_after_steps is not None and step >= stop_after_steps:
+                    raise KeyboardInterrupt
+            epoch_s = time.perf_counter() - t_epoch
+            epoch += 1
+            if not (cfg.eval_every and step % cfg.eval_every == 0):
+                do_eval(epoch, float(np.mean(losses)) if losses else None)
+            old_index = None
+            if cfg.refresh_every and epoch % cfg.refresh_every == 0 and epoch < cfg.epochs:
+                old_index, index_path = index_path, out / f"index-epoch-{epoch:03d}.gw"
+                if rank == 0:
+                    index, cost = activation_index(
+                        net,
+                        train_ds,
+                        cfg.layers,
+                        index_path,
+                        clusters=cfg.index_clusters,
+                        k=cfg.index_k,
+                        seed=cfg.seed,
+                        device=device,
+                    )
+                    log.write(
+                        {
+                            "event": "refresh",
+                            "epoch": epoch,
+                            "step": step,
+                            **cost,
+                            "epoch_seconds": epoch_s,
+                            "graphs": graph_homophily(index),
+                        }
+                    )
+                _barrier(world)
+                if rank != 0:
+                    index = GraphIndex.load(index_path)
+                sampler = make_sampler(spec, index, n, cfg.batch_size, cfg.seed, rank, world)
+                sampler.set_epoch(epoch)
+            if rank == 0:
+                state = {
+                    "format": _FORMAT,
+                    "version": _VERSION,
+                    "config": cfg.to_dict(),
+                    "epoch": epoch,
+                    "step": step,
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "sampler": sampler.state_dict(),
+                    "rng": _rng_state(),
+                    "metrics_bytes": log.position(),
+                    "index": None if index_path is None or cfg.index else index_path.name,
+                    "wall_s": wall(),
+                    "train_s": train_s,
+                }
+                buf = io.BytesIO()
+                torch.save(state, buf)
+                _atomic_write(out / CHECKPOINT, buf.getvalue())
+                if old_index is not None and old_index.parent == out:
+                    remove_index(old_index)
+            _barrier(world)
+    finally:
+        if bar is not None:
+            bar.close()
+        if batches_f is not None:
+            batches_f.close()
+        log.close()
+        if rank == 0 and (out / "metrics.jsonl").exists():
+            _write_tables(out)
+    summary = _summary(out, cfg, step, wall(), train_s) if rank == 0 else {}
+    _barrier(world)
+    return summary
+
+
+def _summary(
+    out: Path, cfg: TrainConfig, steps: int, wall_s: float, train_s: float
+) -> dict[str, Any]:
+    evals, us, hom, refresh = [], [], [], []
+    with open(out / "metrics.jsonl", encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["event"] == "eval":
+                evals.append(rec)
+            elif rec["event"] == "step":
+                us.append(rec["sampler_us"])
+                if rec["homophily"] is not None:
+                    hom.append(rec["homophily"])
+            elif rec["event"] == "refresh":
+                refresh.append(rec)
+    accs = [e["test_acc"] for e in evals]
+    s: dict[str, Any] = {
+        "complete": True,
+        "sampler": cfg.sampler,
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        "steps": steps,
+        "final_test_acc": accs[-1],
+        "best_test_acc": max(accs),
+        "wall_s": round(wall_s, 3),
+        "train_s": round(train_s, 3),
+        "steps_per_s": round(steps / train_s, 2) if train_s > 0 else None,
+        "sampler_us_mean": round(float(np.mean(us)), 3) if us else None,
+        "sampler_us_median": round(float(np.median(us)), 3) if us else None,
+        "homophily_mean": round(float(np.mean(hom)), 5) if hom else None,
+        "refreshes": len(refresh),
+        "refresh_s_mean": round(float(np.mean([r["seconds"] for r in refresh])), 3)
+        if refresh
+        else None,
+        "files": {
+            "metrics": str(out / "metrics.jsonl"),
+            "csv": str(out / "metrics.csv"),
+            "checkpoint": str(out / CHECKPOINT),
+        },
+    }
+    _atomic_write(out / "summary.json", json.dumps(s, indent=2) + "\n")
+    return s
