@@ -88,7 +88,7 @@ class TrainConfig:
         """A checked copy with the model's defaults filled in (raises ``InputError`` naming the
         setting and its valid values)."""
         from graphwalk.train.losses import LOSSES
-        from graphwalk.train.models import DEFAULT_MODEL, MODELS, default_optim
+        from graphwalk.train.models import DEFAULT_MODEL, MODELS, SUITS, default_optim
 
         c = dataclasses.replace(self, layers=list(self.layers))
         if c.dataset not in DATASETS:
@@ -103,6 +103,11 @@ class TrainConfig:
             c.model = DEFAULT_MODEL[c.dataset]
         if c.model not in MODELS:
             raise InputError(f"unknown model {c.model!r}; choose from {', '.join(MODELS)}")
+        if c.model not in SUITS[c.dataset]:
+            raise InputError(
+                f"model {c.model!r} does not suit {c.dataset}; choose from "
+                f"{', '.join(SUITS[c.dataset])}"
+            )
         if c.loss not in LOSSES:
             raise InputError(f"unknown loss {c.loss!r}; choose from {', '.join(LOSSES)}")
         opt, lr, wd = default_optim(c.model)
