@@ -160,6 +160,12 @@ def register(sub: Any) -> None:
     )
     r.add_argument("--device", metavar="auto|cpu|cuda", help="default auto")
     r.add_argument(
+        "--threads",
+        type=_int(1),
+        metavar="N",
+        help="torch CPU threads (default: 1 for models under a million parameters, else torch's)",
+    )
+    r.add_argument(
         "--record-batches",
         action="store_true",
         default=None,
@@ -235,12 +241,18 @@ def _run(args: argparse.Namespace) -> int:
             if args.device:
                 base.device = args.device
             summary = run_compare(
-                base, specs, seeds, out, target_acc=args.target_acc, progress=args.progress
+                base,
+                specs,
+                seeds,
+                out,
+                target_acc=args.target_acc,
+                progress=args.progress,
+                threads=args.threads,
             )
             return _print_compare(summary, args.json)
         if not out.is_dir():
             raise InputError(f"--resume {out}: no such run directory")
-        s = train(cfg, out, resume=True, progress=args.progress)
+        s = train(cfg, out, resume=True, progress=args.progress, threads=args.threads)
         return _print_run(s, out, args.json)
     if not args.out:
         raise InputError("--out RUN_DIR is required: the directory the run writes")
@@ -266,11 +278,12 @@ def _run(args: argparse.Namespace) -> int:
             target_acc=args.target_acc,
             overwrite=args.overwrite,
             progress=args.progress,
+            threads=args.threads,
         )
         return _print_compare(summary, args.json)
     if args.seeds or args.target_acc is not None:
         raise InputError("--seeds and --target-acc go with --compare")
-    s = train(cfg, out, overwrite=args.overwrite, progress=args.progress)
+    s = train(cfg, out, overwrite=args.overwrite, progress=args.progress, threads=args.threads)
     return _print_run(s, out, args.json)
 
 

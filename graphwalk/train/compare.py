@@ -69,6 +69,7 @@ def run_compare(
     target_acc: float | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Run every spec with every seed (paired by seed) and write the comparison.
 
@@ -80,6 +81,7 @@ def run_compare(
         target_acc: the accuracy "steps to target" counts to (default: 95% of the first
             sampler's mean final accuracy).
         overwrite: replace a directory holding another comparison.
+        threads: torch's CPU threads per run (see :func:`graphwalk.train.loop.train`).
 
     Returns:
         The summary of :func:`graphwalk.train.report.summarize`, with the files written.
@@ -91,9 +93,10 @@ def run_compare(
         raise InputError("no sampler specs to compare; e.g. --compare random,er,knn")
     if not seeds or len(set(seeds)) != len(seeds):
         raise InputError(f"seeds should be distinct, but got {list(seeds)}; e.g. --seeds 0,1,2")
-    base = dataclasses.replace(base, sampler=str(specs[0]), seed=int(seeds[0])).resolved()
-    for s in specs[1:]:  # every spec and seed must make a valid config before anything runs
-        dataclasses.replace(base, sampler=str(s)).resolved()
+    walk = next((s for s in specs if not s.is_random), specs[0])
+    base = dataclasses.replace(base, sampler=str(walk), seed=int(seeds[0])).resolved()
+    for s in specs:  # every spec and seed must make a valid config before anything runs
+        _config(base, s, int(seeds[0]), None).resolved()
     for sd in seeds:
         dataclasses.replace(base, seed=int(sd)).resolved()
     plan = _plan(base, specs, seeds)
@@ -140,9 +143,7 @@ def run_compare(
             n_items = len(train_ds)
             check_index(GraphIndex.load(base.index), base.dataset, n_items, base.index)
         for s in specs:
-            cfg = dataclasses.replace(
-                base, sampler=str(s), seed=int(sd), index=None if s.is_random else index_path
-            )
+            cfg = _config(base, s, int(sd), index_path)
             run = out / "runs" / s.slug / f"seed-{sd}"
             groups[str(s)].append(run)
             done += 1
@@ -150,10 +151,19 @@ def run_compare(
             if _complete(run):
                 continue
             if (run / CHECKPOINT).is_file():
-                train(cfg, run, resume=True, progress=progress)
+                train(cfg, run, resume=True, progress=progress, threads=threads)
             else:
-                train(cfg, run, overwrite=True, progress=progress)
+                train(cfg, run, overwrite=True, progress=progress, threads=threads)
     return write_report(groups, out, target_acc=target_acc, name="compare")
+
+
+def _config(base: TrainConfig, spec: SamplerSpec, seed: int, index: str | None) -> TrainConfig:
+    """One run's configuration: shuffling walks no index and makes no activation graphs."""
+    if spec.is_random:
+        return dataclasses.replace(
+            base, sampler=str(spec), seed=seed, index=None, layers=[], refresh_every=0
+        )
+    return dataclasses.replace(base, sampler=str(spec), seed=seed, index=index)
 
 
 def _complete(run: Path) -> bool:
