@@ -66,7 +66,8 @@ class ShuffleBatchSampler(Sampler[list[int]]):
     ``g % world_size``), so the two differ only in which items go together.
 
     The order is ``torch.randperm`` with a generator seeded by ``(seed, epoch)``: deterministic,
-    independent of the global RNG, and resumable from ``(epoch, batches yielded)``.
+    independent of the global RNG, and resumable from ``(epoch, batches yielded)``. A finished
+    pass moves on to the next epoch; :meth:`set_epoch` chooses one.
     """
 
     def __init__(
@@ -98,16 +99,19 @@ class ShuffleBatchSampler(Sampler[list[int]]):
         self._epoch = int(epoch)
         self._start = 0
 
-    def _order(self) -> torch.Tensor:
+    def _order(self) -> npt.NDArray[np.int64]:
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + self._epoch) % 2**63)
-        return torch.randperm(self.n_items, generator=g)
+        return torch.randperm(self.n_items, generator=g).numpy()
 
     def __iter__(self) -> Iterator[list[int]]:
         order = self._order()
+        offsets: list[int] = self._offsets.tolist()
         start, self._start = self._start, 0
         for b in range(start, self.num_batches):
             gb = b * self.world_size + self.rank
-            yield order[self._offsets[gb] : self._offsets[gb + 1]].tolist()
+            self._start = b + 1  # state_dict() during the epoch resumes after this batch
+            yield order[offsets[gb] : offsets[gb + 1]].tolist()
+        self._epoch, self._start = self._epoch + 1, 0  # a finished pass moves to the next epoch
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self._epoch, "start": self._start, "seed": self.seed}
