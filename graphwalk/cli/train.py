@@ -187,6 +187,12 @@ def _show_warning(
     print(f"graphwalk train: warning: {message}", file=sys.stderr)
 
 
+def _resumable(out: Path) -> bool:
+    if (out / "plan.json").exists():
+        return any(out.glob("runs/*/seed-*/checkpoint.pt"))
+    return (out / "checkpoint.pt").exists()
+
+
 def _config(args: argparse.Namespace) -> Any:
     from graphwalk.train.config import TrainConfig, load_config
 
@@ -210,11 +216,23 @@ def run(args: argparse.Namespace) -> int:
             return _run(args)
         except KeyboardInterrupt:
             out = args.resume or args.out
-            print(
-                f"graphwalk train: interrupted; the last complete epoch's checkpoint is in {out}: "
-                f"continue with graphwalk train --resume {out}",
-                file=sys.stderr,
-            )
+            if out and _resumable(Path(out)):
+                what = (
+                    f"the finished runs and the last complete epoch's checkpoint are in {out}"
+                    if (Path(out) / "plan.json").exists()
+                    else f"the last complete epoch's checkpoint is in {out}"
+                )
+                print(
+                    f"graphwalk train: interrupted; {what}: continue with "
+                    f"graphwalk train --resume {out}",
+                    file=sys.stderr,
+                )
+            else:
+                print(
+                    "graphwalk train: interrupted before the first epoch ended; nothing was kept "
+                    "and there is nothing to resume: run the command again",
+                    file=sys.stderr,
+                )
             return 130
 
 

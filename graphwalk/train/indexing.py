@@ -39,13 +39,13 @@ def check_index(index: GraphIndex, dataset: str, n_items: int, path: str) -> Non
     split = index.build_params.get("split", "train")
     if built_for is not None and (built_for != dataset or split != "train"):
         raise InputError(
-            f"index {path} was built for {built_for!r} ({split} split), not {dataset!r}'s train "
-            f"split; build one with graphwalk index --dataset {dataset} --out NAME.gw, or leave "
+            f"index {path} was built for {built_for!r} ({split} split), not for the train split "
+            f"of {dataset!r}; build one with graphwalk index --dataset {dataset} --out NAME.gw, or leave "
             "--index out to build one for the run"
         )
     if index.n_items != n_items:
         raise InputError(
-            f"index {path} has {index.n_items:,} items but {dataset!r}'s train split has "
+            f"index {path} has {index.n_items:,} items but the train split of {dataset!r} has "
             f"{n_items:,}; it was built for other data: rebuild it with graphwalk index "
             f"--dataset {dataset}, or leave --index out"
         )

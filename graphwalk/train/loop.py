@@ -339,8 +339,6 @@ def train(
     Returns:
         The run's summary (also written to ``summary.json``).
     """
-    from graphwalk.train.models import build_model
-
     out = Path(out)
     rank, world = _dist()
     if resume:
@@ -352,7 +350,50 @@ def train(
         cfg = config.resolved()
         if rank == 0:
             prepare_run_dir(out, cfg, resume=False, overwrite=overwrite)
+    fresh = rank == 0 and not resume
+    created = fresh and not out.exists()
+    try:
+        return _train(cfg, out, rank, world, resume, progress, stop_after_steps, threads, fresh)
+    except BaseException:
+        # a run refused, failed or stopped before its first checkpoint leaves nothing in the way
+        # of the command run again (after a checkpoint everything is kept: it can resume)
+        if fresh and not (out / CHECKPOINT).exists():
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
+            elif out.is_dir():
+                for child in out.iterdir():
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+
+
+def _check_graph(spec: SamplerSpec, graphs: list[str], where: str) -> None:
+    if spec.graph is not None and spec.graph not in graphs:
+        raise InputError(
+            f"sampler {str(spec)!r}: {where} has no graph {spec.graph!r}; choose random or a "
+            f"walk on one of: {', '.join(graphs)}"
+        )
+
+
+def _train(
+    cfg: TrainConfig,
+    out: Path,
+    rank: int,
+    world: int,
+    resume: bool,
+    progress: bool | None,
+    stop_after_steps: int | None,
+    threads: int | None,
+    fresh: bool,
+) -> dict[str, Any]:
+    from graphwalk.train.models import build_model
+
     spec = parse_spec(cfg.sampler)
+    if not spec.is_random and cfg.index is None:
+        if cfg.layers:
+            knn = ["knn"] if len(cfg.layers) == 1 else [f"knn@{x}" for x in cfg.layers]
+            _check_graph(spec, ["er", *knn], "the activation index built for the run")
+        else:
+            _check_graph(spec, ["er", "knn"], "the index built for the run")
     device = _device(cfg.device, rank)
     show = sys.stderr.isatty() if progress is None else progress
     show = show and rank == 0
@@ -386,9 +427,6 @@ def train(
         )
 
     out.mkdir(parents=True, exist_ok=True)
-    if rank == 0 and not resume:
-        _atomic_write(out / "config.json", cfg.to_json())
-
     ck = load_checkpoint(out / CHECKPOINT) if resume else None
     index: GraphIndex | None = None
     index_path: Path | None = None
@@ -400,6 +438,7 @@ def train(
         index_path = Path(cfg.index)
         index = GraphIndex.load(index_path)
         check_index(index, cfg.dataset, n, cfg.index)
+        _check_graph(spec, list(index.graphs), f"index {cfg.index}")
     elif not spec.is_random:
         index_path = out / ("index-epoch-000.gw" if cfg.layers else "index.gw")
         if rank == 0:
@@ -423,6 +462,8 @@ def train(
         if index is None:
             index = GraphIndex.load(index_path)
     sampler = make_sampler(spec, index, n, cfg.batch_size, cfg.seed, rank, world)
+    if fresh:  # written once everything is known to work: a refused run leaves nothing behind
+        _atomic_write(out / "config.json", cfg.to_json())
 
     steps_per_epoch = len(sampler)
     total_steps = steps_per_epoch * cfg.epochs
@@ -454,12 +495,18 @@ def train(
         if rank == 0:
             with open(out / "metrics.jsonl", "r+b") as f:  # drop what came after the checkpoint
                 f.truncate(int(ck["metrics_bytes"]))
-    log = _Log(out, rank == 0, purge_step=step if ck is not None else None)
-    batches_f = (
-        open(out / f"batches-rank{rank}.jsonl", "a", encoding="utf-8")
-        if cfg.record_batches
-        else None
-    )
+    log = _Log(out, rank == 0, purge_step=step + 1 if ck is not None else None)
+    batches_f = None
+    if cfg.record_batches:
+        rec = out / f"batches-rank{rank}.jsonl"
+        if ck is not None and rec.exists():  # keep the epochs the checkpoint holds
+            kept = [
+                line
+                for line in rec.read_text(encoding="utf-8").splitlines(keepends=True)
+                if line.endswith("\n") and json.loads(line)["epoch"] < epoch
+            ]
+            _atomic_write(rec, "".join(kept))
+        batches_f = open(rec, "a", encoding="utf-8")
     t_start = time.perf_counter()
 
     def wall() -> float:

@@ -66,9 +66,9 @@ class SamplerSpec:
         if self.k is not None:
             parts.append(f"k={self.k}")
         if self.mix:
-            parts.append(f"mix={self.mix:g}")
+            parts.append(f"mix={_num(self.mix)}")
         if self.restart:
-            parts.append(f"restart={self.restart:g}")
+            parts.append(f"restart={_num(self.restart)}")
         if self.weighted:
             parts.append("weighted")
         if self.replacement:
@@ -94,6 +94,12 @@ class SamplerSpec:
         if self.k is not None:
             kw["k"] = self.k
         return kw
+
+
+def _num(v: float) -> str:
+    """The shortest text that reads back as ``v`` (``0.1``, ``0.1234567``, ``1``)."""
+    text = repr(float(v))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _real(text: str, spec: str, name: str) -> float:

@@ -1,0 +1,122 @@
+"""``train`` under torch.distributed: two real gloo processes (as torchrun starts them) train on
+disjoint, whole batches; only rank 0 logs and checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphwalk.train.loop import CHECKPOINT, load_checkpoint
+from graphwalk.walk.sampler import batch_sizes
+from tests.train.conftest import DIGITS_TRAIN, read_batches, read_metrics
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository (tests/train/ is two below)
+
+WORKER = r"""
+import json, sys
+import torch
+torch.set_num_threads(1)
+import torch.distributed as dist
+from graphwalk.train.config import TrainConfig
+from graphwalk.train.loop import train
+cfg = TrainConfig(dataset="digits", sampler=sys.argv[2], epochs=1, batch_size=64,
+                  record_batches=True, device="cpu")
+summary = train(cfg, sys.argv[1], progress=False)
+rank, world = dist.get_rank(), dist.get_world_size()
+with open(sys.argv[3] + f".{rank}", "w") as f:
+    json.dump({"rank": rank, "world": world, "summary": summary}, f)
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_two_ranks(tmp_path, sampler):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    run = tmp_path / "run"
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "WORLD_SIZE": "2",
+        "LOCAL_WORLD_SIZE": "2",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(run), sampler, str(tmp_path / "result")],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+        )
+        for r in range(2)
+    ]
+    try:
+        assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    results = [json.loads((tmp_path / f"result.{r}").read_text()) for r in range(2)]
+    return run, results
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_train_on_disjoint_whole_batches(tmp_path):
+    run, results = _run_two_ranks(tmp_path, "er")
+    assert [(r["rank"], r["world"]) for r in results] == [(0, 2), (1, 2)]
+    sizes, per_rank = batch_sizes(DIGITS_TRAIN, 64, 2, False)
+    b0, b1 = read_batches(run, 0), read_batches(run, 1)
+    assert len(b0) == len(b1) == per_rank
+    for rank, batches in enumerate((b0, b1)):
+        assert [b["epoch"] for b in batches] == [0] * per_rank
+        assert [b["batch"] for b in batches] == list(range(per_rank))
+        # whole batches: batch b of rank r is global batch r + 2b, of the size the epoch cuts
+        assert [len(b["items"]) for b in batches] == [
+            int(sizes[rank + 2 * i]) for i in range(per_rank)
+        ]
+        for b in batches:
+            assert len(set(b["items"])) == len(b["items"])
+    items0 = {i for b in b0 for i in b["items"]}
+    items1 = {i for b in b1 for i in b["items"]}
+    assert not items0 & items1
+    assert sorted(items0 | items1) == list(range(DIGITS_TRAIN))
+
+    # rank 0 logs and checkpoints; rank 1 returns no summary and writes nothing of its own
+    assert results[0]["summary"]["complete"] is True
+    assert results[0]["summary"]["steps"] == per_rank
+    assert results[1]["summary"] == {}
+    recs = read_metrics(run)
+    steps = [r for r in recs if r["event"] == "step"]
+    assert [s["step"] for s in steps] == list(range(1, per_rank + 1))  # logged once, not twice
+    assert [(e["epoch"], e["step"]) for e in recs if e["event"] == "eval"] == [
+        (0, 0),
+        (1, per_rank),
+    ]
+    ck = load_checkpoint(run / CHECKPOINT)
+    assert (ck["epoch"], ck["step"]) == (1, per_rank)
+    assert not any("dist" in k or k.startswith("module.") for k in ck["model"])  # the bare net
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("batches-")) == [
+        "batches-rank0.jsonl",
+        "batches-rank1.jsonl",
+    ]
+    # the logged homophily is that of rank 0's batches
+    from graphwalk.datasets import load_dataset
+
+    y = load_dataset("digits", split="train").labels["label"]
+    for b, s in zip(b0, steps, strict=True):
+        labels = y[b["items"]]
+        n = len(labels)
+        same = sum(int((labels == c).sum()) * (int((labels == c).sum()) - 1) for c in range(10))
+        assert s["homophily"] == pytest.approx(same / (n * (n - 1)), abs=1e-5)
