@@ -28,6 +28,7 @@ _FIELDS = (
     "momentum",
     "schedule",
     "label_noise",
+    "noise_in_clusters",
     "eval_every",
     "temperature",
     "knn_k",
@@ -122,6 +123,12 @@ def register(sub: Any) -> None:
         type=_real(high=1.0),
         metavar="P",
         help="flip this share of training labels (seeded)",
+    )
+    m.add_argument(
+        "--noise-in-clusters",
+        action="store_true",
+        default=None,
+        help="put the label noise in a few k-means clusters instead of spreading it",
     )
     m.add_argument(
         "--temperature", type=_real(), metavar="T", help="supcon temperature (default 0.1)"

@@ -46,6 +46,8 @@ class TrainConfig:
             the image CNNs).
         schedule: ``cosine`` (to 0 over the run, per step) or ``constant``.
         label_noise: share of training labels flipped to another class (seeded by ``seed``).
+        noise_in_clusters: flip them in a few k-means clusters instead of uniformly (see
+            :func:`graphwalk.train.data.flip_labels_in_clusters`).
         eval_every: also evaluate every this many steps (0: after each epoch only).
         temperature, knn_k: supcon's temperature and the kNN classifier's neighbours.
         layers, refresh_every: activation graphs: the item vectors are the model's activations
@@ -72,6 +74,7 @@ class TrainConfig:
     momentum: float = 0.9
     schedule: str = "cosine"
     label_noise: float = 0.0
+    noise_in_clusters: bool = False
     eval_every: int = 0
     temperature: float = 0.1
     knn_k: int = 20
@@ -144,6 +147,11 @@ class TrainConfig:
         if c.layers and c.index is not None:
             raise InputError(
                 "--layers builds the run's own index from the model's activations; drop --index"
+            )
+        if c.layers and parse_spec(c.sampler).policy is not None:
+            raise InputError(
+                "a learned walker (policy=...) cannot follow activation graphs: their nodes "
+                "change at every refresh; drop --layers or the policy"
             )
         if c.layers and parse_spec(c.sampler).is_random:
             raise InputError(

@@ -16,7 +16,13 @@ from graphwalk.datasets import VectorDataset, load_dataset
 from graphwalk.errors import InputError
 from graphwalk.walk.sampler import batch_sizes
 
-__all__ = ["ShuffleBatchSampler", "batch_homophily", "flip_labels", "load_splits"]
+__all__ = [
+    "ShuffleBatchSampler",
+    "batch_homophily",
+    "flip_labels",
+    "flip_labels_in_clusters",
+    "load_splits",
+]
 
 
 def load_splits(
@@ -47,6 +53,43 @@ def flip_labels(
     rows = rng.choice(y.size, size=n_flip, replace=False)
     shift = rng.integers(1, n_classes, size=n_flip)
     y[rows] = (y[rows] + shift) % n_classes
+    return y
+
+
+def flip_labels_in_clusters(
+    labels: npt.NDArray[np.int64],
+    features: npt.NDArray[np.float32],
+    share: float,
+    n_classes: int,
+    seed: int,
+) -> npt.NDArray[np.int64]:
+    """Flip ``round(share * n)`` labels concentrated in a few clusters: the items of k-means
+    clusters of ``features`` (one per 100 items, seeded by ``seed``: the clusters of the index a
+    run builds for that seed) taken in a seeded random order, every label of a chosen cluster
+    flipped to another random class, until the count is reached (the last cluster partly).
+    Noise that a walker can find, or be drawn to."""
+    from graphwalk.build.cluster import kmeans_level
+    from graphwalk.train.indexing import default_clusters
+
+    y = np.array(labels, dtype=np.int64, copy=True)
+    n_flip = round(share * y.size)
+    if n_flip == 0:
+        return y
+    if n_classes < 2:
+        raise InputError("label noise needs at least 2 classes")
+    assign = kmeans_level(features, default_clusters(y.size), seed=seed).assignment
+    rng = np.random.default_rng([seed, 0x636C75])  # "clu"
+    rows: list[npt.NDArray[np.int64]] = []
+    left = n_flip
+    for c in rng.permutation(int(assign.max()) + 1):
+        members = np.flatnonzero(assign == c)
+        if left <= 0:
+            break
+        take = members if members.size <= left else rng.choice(members, left, replace=False)
+        rows.append(take)
+        left -= take.size
+    chosen = np.concatenate(rows)
+    y[chosen] = (y[chosen] + rng.integers(1, n_classes, size=chosen.size)) % n_classes
     return y
 
 

@@ -11,8 +11,18 @@ Grammar (no commas or spaces, so that ``--compare random,er:mix=0.1,knn`` splits
         weighted                choose neighbours and moves by edge weight
         replacement             draw every batch from full communities (an epoch has as many
                                 batches as one without replacement)
+        policy=NAME             a learned walker chooses each ROOT (graphwalk.learn: uniform,
+                                exp3s, pg, odm), rewarded by the training loop
+        reward=NAME             what the loop reports to the policy: grad-norm (default),
+                                loss-drop, gar
+        budget=INT              budgeted mode: an epoch is INT batches drawn with replacement
+                                (implies ``replacement``), placed by the policy
+        floor=INT               coverage floor of a policy: a node left out of every community
+                                for INT batches is chosen next (default with replacement: twice
+                                the graph's nodes; reorder-only epochs cover everything anyway)
 
-Examples: ``er``, ``er:k=4:mix=0.1``, ``knn:mix=0.25:weighted``, ``knn@body.act2:restart=0.1``.
+Examples: ``er``, ``er:k=4:mix=0.1``, ``knn:mix=0.25:weighted``, ``knn@body.act2:restart=0.1``,
+``er:policy=exp3s:reward=gar``, ``er:policy=exp3s:budget=500``.
 The canonical text of a spec (``str(spec)``) lists its options in a fixed order, so two spellings
 of one sampler compare equal and name the same run directory.
 """
@@ -29,11 +39,13 @@ from graphwalk.errors import InputError
 
 __all__ = ["SamplerSpec", "parse_spec", "parse_specs"]
 
-_OPTIONS = ("k", "mix", "restart", "weighted", "replacement")
+_OPTIONS = ("k", "mix", "restart", "weighted", "replacement", "policy", "reward", "budget", "floor")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]*$")
 _GRAPH = re.compile(r"^[A-Za-z0-9_.@\-]+$")
 _SYNTAX = (
     "a sampler spec is 'random' or GRAPH[:k=INT][:mix=REAL][:restart=REAL][:weighted]"
-    "[:replacement], e.g. 'er:k=4:mix=0.1' or 'knn:mix=0.25'"
+    "[:replacement][:policy=NAME][:reward=NAME][:budget=INT][:floor=INT], e.g. "
+    "'er:k=4:mix=0.1', 'knn:mix=0.25' or 'er:policy=exp3s'"
 )
 
 
@@ -53,6 +65,10 @@ class SamplerSpec:
     restart: float = 0.0
     weighted: bool = False
     replacement: bool = False
+    policy: str | None = None
+    reward: str | None = None
+    budget: int | None = None
+    floor: int | None = None
 
     @property
     def is_random(self) -> bool:
@@ -73,6 +89,14 @@ class SamplerSpec:
             parts.append("weighted")
         if self.replacement:
             parts.append("replacement")
+        if self.policy is not None:
+            parts.append(f"policy={self.policy}")
+        if self.reward is not None:
+            parts.append(f"reward={self.reward}")
+        if self.budget is not None:
+            parts.append(f"budget={self.budget}")
+        if self.floor is not None:
+            parts.append(f"floor={self.floor}")
         return ":".join(parts)
 
     @property
@@ -93,6 +117,8 @@ class SamplerSpec:
         }
         if self.k is not None:
             kw["k"] = self.k
+        if self.budget is not None:
+            kw["num_batches"] = self.budget
         return kw
 
 
@@ -141,15 +167,45 @@ def parse_spec(text: str) -> SamplerSpec:
             values[name] = not eq or value.lower() in ("true", "1")
         elif not eq or not value:
             raise InputError(f"sampler spec {spec!r}: {name} needs a value, e.g. {name}=0.1")
-        elif name == "k":
-            if not value.isdigit():
+        elif name in ("k", "budget", "floor"):
+            if not value.isdigit() or (name != "k" and int(value) == 0):
+                what = "a non-negative" if name == "k" else "a positive"
                 raise InputError(
-                    f"sampler spec {spec!r}: k should be a non-negative integer, but got {value!r}"
+                    f"sampler spec {spec!r}: {name} should be {what} integer, but got {value!r}"
                 )
-            values["k"] = int(value)
+            values[name] = int(value)
+        elif name in ("policy", "reward"):
+            if not _NAME.match(value):
+                raise InputError(f"sampler spec {spec!r}: {name}={value!r} is not a name")
+            values[name] = value
         else:
             values[name] = _real(value, spec, name)
+    if "budget" in values:
+        values["replacement"] = True
+    for name in ("reward", "floor"):
+        if name in values and "policy" not in values:
+            raise InputError(
+                f"sampler spec {spec!r}: {name} goes with a learned walker; add policy=NAME "
+                "(e.g. policy=exp3s)"
+            )
+    if "policy" in values:
+        _check_learning(spec, values)
     return SamplerSpec(graph=head, **values)
+
+
+def _check_learning(spec: str, values: dict[str, Any]) -> None:
+    from graphwalk.learn import POLICIES, REWARDS
+
+    if values["policy"] not in POLICIES:
+        raise InputError(
+            f"sampler spec {spec!r}: unknown policy {values['policy']!r}; choose from "
+            f"{', '.join(POLICIES)}"
+        )
+    if values.get("reward", "grad-norm") not in REWARDS:
+        raise InputError(
+            f"sampler spec {spec!r}: unknown reward {values['reward']!r}; choose from "
+            f"{', '.join(REWARDS)}"
+        )
 
 
 def parse_specs(text: str | Sequence[str]) -> list[SamplerSpec]:
