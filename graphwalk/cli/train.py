@@ -86,8 +86,26 @@ def register(sub: Any) -> None:
     s.add_argument(
         "--sampler",
         metavar="SPEC",
-        help="random (default) or GRAPH[:k=INT][:mix=R][:restart=R][:weighted][:replacement], "
-        "e.g. er:k=4:mix=0.1 or knn",
+        help="random (default), rl (a learned walker on er: see --policy) or "
+        "GRAPH[:k=INT][:mix=R][:restart=R][:weighted][:replacement][:policy=NAME][:reward=NAME]"
+        "[:budget=INT][:floor=INT], e.g. er:k=4:mix=0.1, knn or er:policy=exp3s",
+    )
+    s.add_argument(
+        "--policy",
+        metavar="NAME",
+        help="a learned walker choosing each ROOT: exp3s (default with --sampler rl), pg, odm, "
+        "uniform (the no-learning control); adds policy=NAME to the --sampler spec",
+    )
+    s.add_argument(
+        "--reward",
+        metavar="NAME",
+        help="what the policy learns from: grad-norm (default), loss-drop, gar",
+    )
+    s.add_argument(
+        "--budget",
+        type=_int(1),
+        metavar="BATCHES",
+        help="budgeted mode: an epoch is BATCHES batches with replacement, placed by the policy",
     )
     s.add_argument(
         "--compare",
@@ -201,6 +219,7 @@ def _resumable(out: Path) -> bool:
 
 
 def _config(args: argparse.Namespace) -> Any:
+    from graphwalk.errors import InputError
     from graphwalk.train.config import TrainConfig, load_config
 
     base = load_config(args.config) if args.config else TrainConfig()
@@ -211,6 +230,26 @@ def _config(args: argparse.Namespace) -> Any:
             given[f] = [x for x in v.split(",") if x] if f == "layers" else v
     if args.device is not None:
         given["device"] = args.device
+    learn = [
+        f"{k}={v}"
+        for k, v in (("policy", args.policy), ("reward", args.reward), ("budget", args.budget))
+        if v is not None
+    ]
+    if given.get("sampler") == "rl":
+        given["sampler"] = ":".join(["er", *learn, *([] if args.policy else ["policy=exp3s"])])
+    elif learn:
+        if args.compare:
+            raise InputError(
+                "--policy/--reward/--budget go with --sampler; in --compare write "
+                "them into each spec (er:policy=exp3s:reward=gar)"
+            )
+        spec = given.get("sampler", base.sampler)
+        if spec == "random":
+            raise InputError(
+                "--policy/--reward/--budget steer a walk: use --sampler rl or a graph "
+                "(--sampler er --policy exp3s)"
+            )
+        given["sampler"] = ":".join([spec, *learn])
     import dataclasses
 
     return dataclasses.replace(base, **given), given
