@@ -177,6 +177,11 @@ def make_sampler(
     )
 
 
+def _finite(v: float | None) -> float | None:
+    """``v``, or ``None`` for a missing or non-finite value (strict JSON has no NaN)."""
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
 def _entropy(sampler: Any) -> float | None:
     """The entropy of the learned walker's last choice (``None`` when it has none)."""
     policy = getattr(sampler, "policy", None)
@@ -381,6 +386,8 @@ def train(
 
         prepare_run_dir(out, config, resume=True, overwrite=False)
         cfg = load_config(out).resolved()
+        if config.device != "auto":  # the one setting a resumed run may change
+            cfg.device = config.device
     else:
         cfg = config.resolved()
         if rank == 0:
@@ -473,6 +480,15 @@ def _train(
 
     out.mkdir(parents=True, exist_ok=True)
     ck = load_checkpoint(out / CHECKPOINT) if resume else None
+    if ck is not None:
+        diff = _diff(TrainConfig.from_dict(ck["config"]).resolved().to_dict(), cfg.to_dict())
+        diff = [k for k in diff if k not in ("device", "data_dir", "download")]
+        if diff:
+            raise InputError(
+                f"{out / 'config.json'} was changed after the checkpoint was written (it differs "
+                f"in {', '.join(diff[:4])}): --resume continues the run as it was; restore the "
+                "setting, or start a new run with --config and the change"
+            )
     index: GraphIndex | None = None
     index_path: Path | None = None
     refreshes: list[dict[str, Any]] = []
@@ -666,7 +682,11 @@ def _train(
                         "lr": sched.get_last_lr()[0],
                         "sampler_us": round(times[-1], 2),
                         "homophily": None if math.isnan(hom) else round(hom, 5),
-                        **({} if reward is None else {"reward": rw, "entropy": _entropy(sampler)}),
+                        **(
+                            {}
+                            if reward is None
+                            else {"reward": _finite(rw), "entropy": _entropy(sampler)}
+                        ),
                         **(
                             {"noisy": round(float(noisy[rows].mean()), 4)}
                             if cfg.label_noise
@@ -763,13 +783,15 @@ def _train(
             _write_tables(out)
     if rank == 0 and getattr(sampler, "policy", None) is not None and spec.graph is not None:
         assert index is not None
-        _policy_files(out, sampler.policy, index, spec)
+        _policy_files(out, sampler.policy, index, spec, sampler.skipped_rewards)
     summary = _summary(out, cfg, step, wall(), train_s) if rank == 0 else {}
     _barrier(world)
     return summary
 
 
-def _policy_files(out: Path, policy: Any, index: GraphIndex, spec: SamplerSpec) -> None:
+def _policy_files(
+    out: Path, policy: Any, index: GraphIndex, spec: SamplerSpec, skipped: int
+) -> None:
     """policy.json (visit counts and their spread) and policy.png (reward and entropy curves,
     visits per node, the visit heat map over the centroids' map)."""
     from graphwalk.learn.diagnostics import plot_policy, policy_report
@@ -783,6 +805,7 @@ def _policy_files(out: Path, policy: Any, index: GraphIndex, spec: SamplerSpec) 
                 for key in steps:
                     steps[key].append(rec.get(key))
     report = policy_report(diag, floor=getattr(policy, "floor", None))
+    report["skipped_rewards"] = int(skipped)  # the sampler drops them before the policy
     report["root_visits_per_node"] = np.asarray(diag.get("visits", [])).tolist()
     report["community_visits_per_node"] = np.asarray(diag.get("community_visits", [])).tolist()
     _atomic_write(out / "policy.json", json.dumps(report, indent=2) + "\n")
