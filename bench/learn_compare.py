@@ -134,9 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         vs_random = write_report(runs, res, target_acc=target, name=f"{name}-vs-random")
         for label, group in (("reorder", reorder), ("budgeted", budgeted)):
             ordered = {g: runs[str(parse_specs(g)[0])] for g in group}
-            write_report(ordered, res, target_acc=target, name=f"{name}-vs-{label}-control")
-        for src in work.glob("runs/*/seed-0/policy.png"):
-            shutil.copyfile(src, res / f"{name}-{src.parent.parent.name}-policy.png")
+            stem = f"{name}-vs-{label}-control"
+            write_report(ordered, res, target_acc=target, name=stem)
+            for png in res.glob(f"{stem}-*.png"):  # the same curves as vs-random: tables only
+                png.unlink()
+        for src in work.glob("runs/*/seed-0/policy.png"):  # exp3s in both modes, seed 0
+            if src.parent.parent.name in (
+                "er_policy-exp3s",
+                f"er_replacement_policy-exp3s_budget-{budget}",
+            ):
+                shutil.copyfile(src, res / f"{name}-{src.parent.parent.name}-policy.png")
         comps = vs_random.get("comparisons") or {}
         for label, g in vs_random["groups"].items():
             c = comps.get(label, {})
