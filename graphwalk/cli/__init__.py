@@ -9,17 +9,26 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from graphwalk.errors import GraphwalkError
 
 __all__ = ["console_main", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``graphwalk train: error: argument --epochs: ...``) instead of
+    the whole usage block; ``--help`` shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from graphwalk import __version__
     from graphwalk.cli import bench, index, inspect, train
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="graphwalk", description="Cluster, build graphs, walk them: batches for PyTorch."
     )
     parser.add_argument("--version", action="version", version=f"graphwalk {__version__}")

@@ -29,9 +29,10 @@ def _int(low: int, high: int | None = None) -> Any:
     return parse
 
 
-def _real(*, high: float | None = None) -> Any:
-    """An argparse ``type=`` for a finite number > 0 (and <= ``high``)."""
-    rng = "a number > 0" if high is None else f"a number in (0, {high:g}]"
+def _real(*, high: float | None = None, zero: bool = False) -> Any:
+    """An argparse ``type=`` for a finite number > 0 (>= 0 with ``zero``; and <= ``high``)."""
+    low = "[0" if zero else "(0"
+    rng = f"a number {'>=' if zero else '>'} 0" if high is None else f"a number in {low}, {high:g}]"
 
     def parse(text: str) -> float:
         import math
@@ -42,7 +43,7 @@ def _real(*, high: float | None = None) -> Any:
             raise argparse.ArgumentTypeError(f"must be {rng}, but got {text!r}") from None
         if not math.isfinite(v):
             raise argparse.ArgumentTypeError(f"must be a finite number, but got {text!r}")
-        if not (v > 0 and (high is None or v <= high)):
+        if not ((v >= 0 if zero else v > 0) and (high is None or v <= high)):
             raise argparse.ArgumentTypeError(f"must be {rng}, but got {v:g}")
         return v
 

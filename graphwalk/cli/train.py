@@ -117,7 +117,8 @@ def register(sub: Any) -> None:
         "--target-acc",
         type=_real(high=1.0),
         metavar="ACC",
-        help="--compare: accuracy for 'steps to target' in [0, 1] (default: 95%% of the first sampler's final)",
+        help="--compare: accuracy for 'steps to target', in (0, 1] (default: 95%% of the first "
+        "sampler's mean final accuracy)",
     )
     m = p.add_argument_group("model and optimisation")
     m.add_argument(
@@ -131,14 +132,17 @@ def register(sub: Any) -> None:
     m.add_argument("--seed", type=_int(0, 2**32 - 1), metavar="S", help="default 0")
     m.add_argument("--optimizer", metavar="NAME", help="adam or sgd (default: the model's)")
     m.add_argument("--lr", type=_real(), metavar="LR", help="learning rate (default: the model's)")
-    m.add_argument("--weight-decay", type=_real(), metavar="WD")
+    m.add_argument("--weight-decay", type=_real(zero=True), metavar="WD")
     m.add_argument(
-        "--momentum", type=_real(high=1.0), metavar="M", help="SGD momentum (default 0.9)"
+        "--momentum",
+        type=_real(high=1.0, zero=True),
+        metavar="M",
+        help="SGD momentum (default 0.9)",
     )
     m.add_argument("--schedule", metavar="NAME", help="cosine (default) or constant")
     m.add_argument(
         "--label-noise",
-        type=_real(high=1.0),
+        type=_real(high=1.0, zero=True),
         metavar="P",
         help="flip this share of training labels (seeded)",
     )
@@ -268,9 +272,16 @@ def run(args: argparse.Namespace) -> int:
                     if (Path(out) / "plan.json").exists()
                     else f"the last complete epoch's checkpoint is in {out}"
                 )
+                import os
+
+                n = int(os.environ.get("WORLD_SIZE", "1"))
+                how = (
+                    f"torchrun --nproc-per-node {n} -m graphwalk train"
+                    if n > 1
+                    else "graphwalk train"
+                )
                 print(
-                    f"graphwalk train: interrupted; {what}: continue with "
-                    f"graphwalk train --resume {out}",
+                    f"graphwalk train: interrupted; {what}: continue with {how} --resume {out}",
                     file=sys.stderr,
                 )
             else:
@@ -360,7 +371,7 @@ def _print_run(s: dict[str, Any], out: Path, as_json: bool) -> int:
     rate = f", {s['steps_per_s']:.0f} steps/s" if s.get("steps_per_s") else ""
     print(
         f"{s['sampler']} seed {s['seed']}: final test accuracy {100 * s['final_test_acc']:.1f}%, "
-        f"best {100 * s['best_test_acc']:.1f}% after {s['steps']} steps ({s['wall_s']:.1f} s{rate})"
+        f"best {100 * s['best_test_acc']:.1f}%; {s['steps']} steps ({s['wall_s']:.1f} s{rate})"
     )
     print(
         f"  run directory {out}: config.json, metrics.jsonl, metrics.csv, steps.csv, checkpoint.pt, summary.json"

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk._files import publish_mode
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.index.types import Graph, Level
 
@@ -208,6 +209,7 @@ def plot_index(index: GraphIndex, path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110)
+        publish_mode(tmp)
         os.replace(tmp, out)
     except BaseException:
         os.unlink(tmp)

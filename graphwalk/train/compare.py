@@ -99,7 +99,10 @@ def run_compare(
         _config(base, s, int(seeds[0]), None).resolved()
     for sd in seeds:
         dataclasses.replace(base, seed=int(sd)).resolved()
+    _check_graphs(base, specs)
     plan = _plan(base, specs, seeds)
+    if base.index is not None:  # the index's content, not only its path
+        plan["index_fingerprint"] = GraphIndex.load(base.index).fingerprint
     if out.exists() and any(out.iterdir()):
         try:
             old = json.loads((out / _PLAN).read_text())
@@ -135,7 +138,7 @@ def run_compare(
                 default_index(
                     train_ds, p, clusters=base.index_clusters, k=base.index_k, seed=int(sd)
                 )
-            index_path = str(p)
+            index_path = str(p.resolve())  # config.json works from any directory
         elif base.index is not None and n_items is None:
             train_ds, _, _ = load_splits(
                 base.dataset, classes=base.classes, data_dir=base.data_dir, download=False
@@ -147,14 +150,30 @@ def run_compare(
             run = out / "runs" / s.slug / f"seed-{sd}"
             groups[str(s)].append(run)
             done += 1
-            print(f"[{done}/{total}] {s} seed {sd}", file=sys.stderr)
             if _complete(run):
+                print(f"[{done}/{total}] {s} seed {sd}: finished earlier, kept", file=sys.stderr)
                 continue
+            print(f"[{done}/{total}] {s} seed {sd}", file=sys.stderr)
             if (run / CHECKPOINT).is_file():
                 train(cfg, run, resume=True, progress=progress, threads=threads)
             else:
                 train(cfg, run, overwrite=True, progress=progress, threads=threads)
     return write_report(groups, out, target_acc=target_acc, name="compare")
+
+
+def _check_graphs(base: TrainConfig, specs: Sequence[SamplerSpec]) -> None:
+    """Every walk's graph exists, before anything is trained or written."""
+    from graphwalk.train.loop import _check_graph
+
+    if base.index is not None:
+        graphs, where = list(GraphIndex.load(base.index).graphs), f"index {base.index}"
+    elif base.layers:
+        knn = ["knn"] if len(base.layers) == 1 else [f"knn@{x}" for x in base.layers]
+        graphs, where = ["er", *knn], "the activation index built for each run"
+    else:
+        graphs, where = ["er", "knn"], "the index built for each seed"
+    for s in specs:
+        _check_graph(s, graphs, where)
 
 
 def _config(base: TrainConfig, spec: SamplerSpec, seed: int, index: str | None) -> TrainConfig:

@@ -126,6 +126,8 @@ class TrainConfig:
         if c.device not in DEVICES:
             raise InputError(f"unknown device {c.device!r}; choose from {', '.join(DEVICES)}")
         c.sampler = str(parse_spec(c.sampler))
+        if c.index is not None:  # absolute: config.json reproduces the run from any directory
+            c.index = str(Path(c.index).absolute())
         c.epochs = check_int("epochs", c.epochs, minimum=1)
         c.batch_size = check_int("batch_size", c.batch_size, minimum=1)
         c.seed = check_int("seed", c.seed, minimum=0, maximum=2**32 - 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import hashlib
 import io
 import json
 import math
@@ -51,7 +52,7 @@ __all__ = ["CHECKPOINT", "evaluate", "make_sampler", "train"]
 
 CHECKPOINT = "checkpoint.pt"
 _FORMAT = "graphwalk-checkpoint"
-_VERSION = 1
+_VERSION = 2  # 2: the state inside a checksummed envelope
 _RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", CHECKPOINT)
 
 
@@ -332,22 +333,52 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     .. warning:: The checkpoint is unpickled (it holds NumPy RNG state and the sampler's state):
        resume only runs you trust.
     """
+    corrupt = (
+        f"checkpoint {path} is corrupt or truncated ({{}}); it cannot be resumed: start the run "
+        "again with --overwrite"
+    )
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        outer = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise InputError(
-            f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}); it cannot be "
-            f"resumed: start the run again with --overwrite"
-        ) from exc
-    if not isinstance(ck, dict) or ck.get("format") != _FORMAT:
+        raise InputError(corrupt.format(type(exc).__name__)) from exc
+    if not isinstance(outer, dict) or outer.get("format") != _FORMAT:
         raise InputError(
             f"{path} is not a graphwalk training checkpoint; start the run again with --overwrite"
         )
-    if ck.get("version") != _VERSION:
+    if outer.get("version") != _VERSION:
         raise InputError(
-            f"checkpoint {path} has version {ck.get('version')!r}; this graphwalk reads {_VERSION}"
+            f"checkpoint {path} has version {outer.get('version')!r}; this graphwalk reads "
+            f"{_VERSION}"
         )
+    payload = outer.get("payload")
+    if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != outer.get("sha256"):
+        raise InputError(corrupt.format("its SHA-256 does not match its content"))
+    try:
+        ck = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+    except Exception as exc:  # pragma: no cover - a matching checksum over a bad payload
+        raise InputError(corrupt.format(type(exc).__name__)) from exc
+    if not isinstance(ck, dict):
+        raise InputError(corrupt.format("no state inside"))
     return ck
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """The state serialised, with its SHA-256 beside it (a flipped bit is refused on resume),
+    written to a temporary name and renamed into place."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getvalue()
+    outer = io.BytesIO()
+    torch.save(
+        {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "payload": payload,
+        },
+        outer,
+    )
+    _atomic_write(path, outer.getvalue())
 
 
 def train(
@@ -394,6 +425,7 @@ def train(
             prepare_run_dir(out, cfg, resume=False, overwrite=overwrite)
     fresh = rank == 0 and not resume
     created = fresh and not out.exists()
+    threads_before = torch.get_num_threads()
     try:
         return _train(cfg, out, rank, world, resume, progress, stop_after_steps, threads, fresh)
     except BaseException:
@@ -406,6 +438,9 @@ def train(
                 for child in out.iterdir():
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         raise
+    finally:  # process-wide settings the run changed, whatever stopped it
+        torch.set_num_threads(threads_before)
+        torch.set_flush_denormal(False)
 
 
 def _check_graph(spec: SamplerSpec, graphs: list[str], where: str) -> None:
@@ -463,10 +498,9 @@ def _train(
         cfg.model or "mlp", tuple(train_ds.inputs.shape[1:]), n_classes, loss=cfg.loss
     ).to(device)
     model: Any = net
-    threads_before = torch.get_num_threads()
     if device.type == "cpu":
         small = sum(p.numel() for p in net.parameters()) < 1_000_000
-        torch.set_num_threads(threads or (1 if small else threads_before))
+        torch.set_num_threads(threads or (1 if small else torch.get_num_threads()))
         # subnormal floats make x86 arithmetic many times slower, and how many a model holds
         # depends on what it was trained on (the MLP trained on knn-walk batches held twice as
         # many as with shuffling, and stepped 5% slower): flush them, for every sampler alike
@@ -480,6 +514,13 @@ def _train(
 
     out.mkdir(parents=True, exist_ok=True)
     ck = load_checkpoint(out / CHECKPOINT) if resume else None
+    if ck is not None and int(ck.get("world_size", 1)) != world:
+        n = int(ck.get("world_size", 1))
+        how = f"torchrun --nproc-per-node {n} -m graphwalk train" if n > 1 else "graphwalk train"
+        raise InputError(
+            f"the run was trained by {n} process{'es' if n > 1 else ''}, this is {world}: resume "
+            f"it the same way ({how} --resume {out})"
+        )
     if ck is not None:
         diff = _diff(TrainConfig.from_dict(ck["config"]).resolved().to_dict(), cfg.to_dict())
         diff = [k for k in diff if k not in ("device", "data_dir", "download")]
@@ -750,8 +791,7 @@ def _train(
                 sampler.set_epoch(epoch)
             if rank == 0:
                 state = {
-                    "format": _FORMAT,
-                    "version": _VERSION,
+                    "world_size": world,
                     "config": cfg.to_dict(),
                     "epoch": epoch,
                     "step": step,
@@ -765,15 +805,11 @@ def _train(
                     "wall_s": wall(),
                     "train_s": train_s,
                 }
-                buf = io.BytesIO()
-                torch.save(state, buf)
-                _atomic_write(out / CHECKPOINT, buf.getvalue())
+                _save_checkpoint(out / CHECKPOINT, state)
                 if old_index is not None and old_index.parent == out:
                     remove_index(old_index)
             _barrier(world)
     finally:
-        torch.set_num_threads(threads_before)
-        torch.set_flush_denormal(False)
         if bar is not None:
             bar.close()
         if batches_f is not None:

@@ -531,3 +531,59 @@ def test_compare_checks_every_spec_before_running(tmp_path, capsys):
     rc, _, err = cli(capsys, *BASE, "--compare", "random,er:mix=0.5:k=x", "--out", out)
     assert_error(rc, err, "'er:mix=0.5:k=x'")
     assert not (out / "runs").exists()
+
+
+# ----------------------------------------------------------------------------- newcomer findings
+
+
+def test_a_flipped_bit_in_a_checkpoint_is_refused(copy_of, capsys):
+    """The checkpoint carries the SHA-256 of its state: one changed byte inside a weight is
+    refused, not silently resumed with a broken model."""
+    outer = torch.load(copy_of / CHECKPOINT, weights_only=False)
+    payload = bytearray(outer["payload"])
+    payload[len(payload) // 2] ^= 0x01
+    outer["payload"] = bytes(payload)
+    torch.save(outer, copy_of / CHECKPOINT)
+    rc, _, err = cli(capsys, "train", "--resume", copy_of, "--no-progress")
+    assert_error(rc, err, "SHA-256", "--overwrite")
+
+
+def test_a_typo_in_a_later_compare_spec_is_refused_before_any_training(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    rc, _, err = cli(
+        capsys, *BASE, "--compare", "random,er:mix=0.5,kn", "--seeds", "0", "--out", out
+    )
+    assert_error(rc, err, "'kn'", "random", "er", "knn")
+    assert not out.exists()  # nothing trained, nothing in the way of the corrected command
+
+
+def test_compare_plan_records_the_index_content(tmp_path, capsys):
+    """An index rebuilt in place under the same path is another comparison: --overwrite starts
+    it again instead of reporting the old runs."""
+    idx = tmp_path / "digits.gw"
+    assert main(["index", "--dataset", "digits", "--clusters", "10", "--out", str(idx)]) == 0
+    out = tmp_path / "cmp"
+    args = [*BASE, "--index", idx, "--compare", "random,er", "--seeds", "0", "--out", out]
+    assert cli(capsys, *args)[0] == 0
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["index_fingerprint"] == gw.GraphIndex.load(idx).fingerprint
+    assert plan["base"]["index"] == str(idx.absolute())  # works from any directory
+
+
+def test_label_noise_zero_and_one_line_usage_errors(tmp_path, capsys):
+    rc, _, err = cli(capsys, *BASE, "--label-noise", "0", "--out", tmp_path / "r")
+    assert rc == 0, err
+    rc, _, err = cli(capsys, *BASE, "--epochs", "0", "--out", tmp_path / "r2")
+    assert_error(rc, err, "--epochs", ">= 1", "--help")
+
+
+def test_reports_are_readable_by_others(tmp_path, capsys):
+    import os
+    import stat
+
+    out = tmp_path / "cmp"
+    assert cli(capsys, *BASE, "--compare", "random,er", "--seeds", "0", "--out", out)[0] == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("compare.md", "compare.json", "compare-accuracy.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~umask, name

@@ -39,7 +39,7 @@ def _events(records, kind):
 
 
 def _params(run):
-    return torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["model"]
+    return load_checkpoint(run / CHECKPOINT)["model"]
 
 
 def _same_params(a, b):
