@@ -120,3 +120,24 @@ def test_two_gloo_ranks_train_on_disjoint_whole_batches(tmp_path):
         n = len(labels)
         same = sum(int((labels == c).sum()) * (int((labels == c).sum()) - 1) for c in range(10))
         assert s["homophily"] == pytest.approx(same / (n * (n - 1)), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_with_a_learned_walker_decide_alike(tmp_path):
+    """A learned walker under DDP: report() gathers both ranks' rewards, so both policies learn
+    from the same rewards and make the same choices: the epoch still splits into disjoint whole
+    shares that cover every item (diverging choices would repeat or miss items)."""
+    run, _ = _run_two_ranks(tmp_path, "er:policy=exp3s")
+    _, per_rank = batch_sizes(DIGITS_TRAIN, 64, 2, False)
+    b0, b1 = read_batches(run, 0), read_batches(run, 1)
+    assert len(b0) == len(b1) == per_rank
+    items0 = [i for b in b0 for i in b["items"]]
+    items1 = [i for b in b1 for i in b["items"]]
+    assert not set(items0) & set(items1)
+    assert sorted(items0 + items1) == list(range(DIGITS_TRAIN))
+    steps = [r for r in read_metrics(run) if r["event"] == "step"]
+    assert all(s["reward"] is not None and s["reward"] > 0 for s in steps)
+    rep = json.loads((run / "policy.json").read_text())
+    # every global batch was decided on each rank and every rank's reward was learned
+    assert rep["decisions"] == 2 * per_rank
+    assert rep["rewards_seen"] == 2 * per_rank
