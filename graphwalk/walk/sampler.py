@@ -102,18 +102,21 @@ class BatchInfo:
     teleported: bool = False
     random_fill: int = 0
     delay: int | None = None
-    #: the batch's labels, from which :attr:`homophily` is computed on first access (report()
-    #: returns a BatchInfo every step; most loops never read it)
-    _labels: npt.NDArray[np.int64] | None = field(default=None, repr=False, compare=False)
+    #: (every item's label, the batch's items), from which :attr:`homophily` is computed on
+    #: first access (report() returns a BatchInfo every step; most loops never read it)
+    _source: tuple[npt.NDArray[np.int64], npt.NDArray[Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
     _homophily: float | None = field(default=None, repr=False, compare=False)
 
     @property
     def homophily(self) -> float | None:
         """Label homophily of the batch: the share of same-label pairs (``None`` without labels
         or for a batch of one item)."""
-        if self._homophily is None and self._labels is not None and self._labels.size > 1:
-            counts = np.unique(self._labels, return_counts=True)[1]
-            n = self._labels.size
+        if self._homophily is None and self._source is not None and self._source[1].size > 1:
+            labels = self._source[0][self._source[1]]
+            counts = np.unique(labels, return_counts=True)[1]
+            n = labels.size
             self._homophily = float((counts * (counts - 1)).sum() / (n * (n - 1)))
         return self._homophily
 
@@ -946,14 +949,14 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         if plan is None or plan.epoch != epoch or gb >= plan.done:
             raise InputError(f"batch {gb // self.world_size} of epoch {epoch} has not been walked")
         items = plan.items[self._offsets[gb] : self._offsets[gb + 1]]
-        labels = None if self.labels is None else self.index.labels[self.labels][items]
+        source = None if self.labels is None else (self.index.labels[self.labels], items)
         choice = plan.choices[gb] if gb < len(plan.choices) else None
         return BatchInfo(
             gb // self.world_size,
             self._item(int(plan.roots[gb])),
             int(plan.community[gb]),
             int(items.size),
-            _labels=labels,
+            _source=source,
             epoch=epoch,
             global_batch=gb,
             teleported=choice == TELEPORT,
