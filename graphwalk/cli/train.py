@@ -256,7 +256,34 @@ def _config(args: argparse.Namespace) -> Any:
         given["sampler"] = ":".join([spec, *learn])
     import dataclasses
 
-    return dataclasses.replace(base, **given), given
+    cfg = dataclasses.replace(base, **given)
+    _warn_unused(cfg, given)
+    return cfg, given
+
+
+def _warn_unused(cfg: Any, given: dict[str, Any]) -> None:
+    """Settings the run cannot use get a one-line warning (as ``graphwalk index`` gives)."""
+    import warnings
+
+    from graphwalk.errors import GraphwalkError
+
+    try:
+        c = cfg.resolved()
+    except GraphwalkError:  # reported, as one line, when the run starts
+        return
+    why: dict[str, str] = {}
+    if c.loss == "ce":
+        why.update({k: "--loss ce" for k in ("temperature", "knn_k") if k in given})
+    if c.optimizer == "adam" and "momentum" in given:
+        why["momentum"] = "the optimizer is Adam"
+    if not c.label_noise and given.get("noise_in_clusters"):
+        why["noise_in_clusters"] = "no --label-noise"
+    for k, reason in why.items():
+        warnings.warn(
+            f"--{k.replace('_', '-')} is not used by this run ({reason}); it is ignored",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def run(args: argparse.Namespace) -> int:

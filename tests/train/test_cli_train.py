@@ -587,3 +587,14 @@ def test_reports_are_readable_by_others(tmp_path, capsys):
     os.umask(umask)
     for name in ("compare.md", "compare.json", "compare-accuracy.png"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~umask, name
+
+
+def test_settings_the_run_cannot_use_are_warned_about(tmp_path, capsys):
+    rc, _, err = cli(
+        capsys, *BASE, "--temperature", "0.5", "--momentum", "0.5", "--out", tmp_path / "r"
+    )
+    assert rc == 0, err
+    lines = [x for x in err.splitlines() if "warning" in x]
+    assert len(lines) == 2
+    assert "--temperature is not used by this run (--loss ce)" in lines[0]
+    assert "--momentum is not used by this run (the optimizer is Adam)" in lines[1]
