@@ -513,6 +513,20 @@ def _train(
         )
 
     out.mkdir(parents=True, exist_ok=True)
+
+    def activations(path: Path) -> tuple[GraphIndex, dict[str, float]]:
+        """The index of the model's activations now (at the start, and at every refresh)."""
+        return activation_index(
+            net,
+            train_ds,
+            cfg.layers,
+            path,
+            clusters=cfg.index_clusters,
+            k=cfg.index_k,
+            seed=cfg.seed,
+            device=device,
+        )
+
     ck = load_checkpoint(out / CHECKPOINT) if resume else None
     if ck is not None and int(ck.get("world_size", 1)) != world:
         n = int(ck.get("world_size", 1))
@@ -545,16 +559,7 @@ def _train(
         index_path = out / ("index-epoch-000.gw" if cfg.layers else "index.gw")
         if rank == 0:
             if cfg.layers:
-                index, cost = activation_index(
-                    net,
-                    train_ds,
-                    cfg.layers,
-                    index_path,
-                    clusters=cfg.index_clusters,
-                    k=cfg.index_k,
-                    seed=cfg.seed,
-                    device=device,
-                )
+                index, cost = activations(index_path)
                 refreshes.append({"epoch": 0, "step": 0, **cost, "graphs": graph_homophily(index)})
             else:
                 index = default_index(
@@ -764,16 +769,7 @@ def _train(
             if cfg.refresh_every and epoch % cfg.refresh_every == 0 and epoch < cfg.epochs:
                 old_index, index_path = index_path, out / f"index-epoch-{epoch:03d}.gw"
                 if rank == 0:
-                    index, cost = activation_index(
-                        net,
-                        train_ds,
-                        cfg.layers,
-                        index_path,
-                        clusters=cfg.index_clusters,
-                        k=cfg.index_k,
-                        seed=cfg.seed,
-                        device=device,
-                    )
+                    index, cost = activations(index_path)
                     log.write(
                         {
                             "event": "refresh",
