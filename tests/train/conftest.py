@@ -63,3 +63,25 @@ def digits_train():
         return Path(out)
 
     return run
+
+
+def cli(capsys, *args):
+    """Run the command line in-process; return (exit status, stdout, stderr)."""
+    from graphwalk.cli import main
+
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_error(rc, err, *words):
+    """Exit status 2 and exactly one line on stderr, no traceback, naming ``words``."""
+    assert rc == 2, err
+    assert "Traceback" not in err
+    lines = err.strip("\n").split("\n")
+    assert len(lines) == 1, err
+    assert lines[0].startswith("graphwalk train: error: "), err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]

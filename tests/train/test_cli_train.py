@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -17,28 +16,15 @@ from graphwalk.cli import main
 from graphwalk.train.config import load_config
 from graphwalk.train.loop import CHECKPOINT, load_checkpoint
 from tests.conftest import make_blobs
-from tests.train.conftest import DIGITS_STEPS, read_metrics, without_timing
+from tests.train.conftest import (
+    DIGITS_STEPS,
+    assert_error,
+    cli,
+    read_metrics,
+    without_timing,
+)
 
 BASE = ["train", "--dataset", "digits", "--device", "cpu", "--no-progress", "--epochs", "1"]
-
-
-def cli(capsys, *args):
-    capsys.readouterr()
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_error(rc, err, *words):
-    """Exit status 2 and exactly one line on stderr, naming ``words``."""
-    assert rc == 2, err
-    assert "Traceback" not in err
-    lines = err.strip("\n").split("\n")
-    assert len(lines) == 1, err
-    assert lines[0].startswith("graphwalk train: error: "), err
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -420,9 +406,7 @@ def _step0(run):
 def test_compare_writes_the_table_reuses_runs_and_pairs_seeds(tmp_path, capsys):
     out = tmp_path / "cmp"
     args = [*BASE, "--compare", "random,er,knn", "--seeds", "0,1", "--out", out]
-    t0 = time.perf_counter()
     rc, stdout, err = cli(capsys, *args)
-    first_s = time.perf_counter() - t0
     assert rc == 0, err
     for s in ("random", "er", "knn"):
         assert f"| {s} |" in stdout
@@ -458,12 +442,10 @@ def test_compare_writes_the_table_reuses_runs_and_pairs_seeds(tmp_path, capsys):
     # the same command again reuses the finished runs
     summary = out / "runs" / "er" / "seed-1" / "summary.json"
     mtime = summary.stat().st_mtime_ns
-    t0 = time.perf_counter()
     rc, stdout2, err = cli(capsys, *args)
-    again_s = time.perf_counter() - t0
     assert rc == 0, err
-    assert summary.stat().st_mtime_ns == mtime
-    assert again_s < first_s / 2
+    assert summary.stat().st_mtime_ns == mtime  # not trained again (no timed assertion: noisy)
+    assert err.count("finished earlier, kept") == 6
     assert [ln for ln in stdout2.splitlines() if ln.startswith("| ")] == [
         ln for ln in stdout.splitlines() if ln.startswith("| ")
     ]

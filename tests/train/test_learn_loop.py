@@ -16,7 +16,6 @@ import pytest
 import torch
 
 import graphwalk as gw
-from graphwalk.cli import main
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.train.config import load_config
@@ -25,7 +24,9 @@ from tests.conftest import make_blobs
 from tests.train.conftest import (
     DIGITS_STEPS,
     DIGITS_TRAIN,
+    assert_error,
     check_every_item_once_per_epoch,
+    cli,
     read_batches,
     read_metrics,
     without_timing,
@@ -77,25 +78,6 @@ def _png_size(path):
     assert data[12:16] == b"IHDR"
     assert data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82")
     return struct.unpack(">II", data[16:24])
-
-
-def _cli(capsys, *args):
-    capsys.readouterr()
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _assert_error(rc, err, *words):
-    """Exit status 2 and exactly one line on stderr, no traceback, naming ``words``."""
-    assert rc == 2, err
-    assert "Traceback" not in err
-    lines = err.strip("\n").split("\n")
-    assert len(lines) == 1, err
-    assert lines[0].startswith("graphwalk train: error: "), err
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
 
 
 # ----------------------------------------------------------------------------- what a run logs
@@ -466,13 +448,13 @@ def test_noisy_share_is_logged_per_step(tmp_path, digits_train):
 )
 def test_bad_learning_input_is_one_line(tmp_path, capsys, args, words):
     out = tmp_path / "run"
-    rc, _, err = _cli(capsys, *BASE, *args, "--out", out)
-    _assert_error(rc, err, *words)
+    rc, _, err = cli(capsys, *BASE, *args, "--out", out)
+    assert_error(rc, err, *words)
     assert not out.exists() or not any(out.iterdir())
 
 
 def test_a_zero_budget_flag_is_refused(tmp_path, capsys):
-    rc, _, err = _cli(capsys, *BASE, "--sampler", "rl", "--budget", "0", "--out", tmp_path / "r")
+    rc, _, err = cli(capsys, *BASE, "--sampler", "rl", "--budget", "0", "--out", tmp_path / "r")
     assert rc == 2 and "Traceback" not in err
     assert err.strip().split("\n")[-1].startswith("graphwalk train: error: argument --budget")
 
@@ -486,16 +468,16 @@ def test_a_zero_budget_flag_is_refused(tmp_path, capsys):
 )
 def test_policy_refused_by_the_graph_leaves_nothing_in_the_way(tmp_path, capsys, spec, words):
     out = tmp_path / "run"
-    rc, _, err = _cli(capsys, *BASE, "--sampler", spec, "--out", out)
-    _assert_error(rc, err, *words)
+    rc, _, err = cli(capsys, *BASE, "--sampler", spec, "--out", out)
+    assert_error(rc, err, *words)
     assert not out.exists()
-    rc, _, err = _cli(capsys, *BASE, "--sampler", "er:policy=odm", "--out", out)
+    rc, _, err = cli(capsys, *BASE, "--sampler", "er:policy=odm", "--out", out)
     assert rc == 0, err
 
 
 def test_sampler_rl_builds_the_spec(tmp_path, capsys):
     out = tmp_path / "run"
-    rc, _, err = _cli(
+    rc, _, err = cli(
         capsys, *BASE, "--sampler", "rl", "--reward", "loss-drop", "--budget", "10", "--out", out
     )
     assert rc == 0, err
@@ -538,8 +520,8 @@ def test_resume_with_another_walker_is_one_line(interrupted, tmp_path, capsys, s
     cfg = json.loads((run / "config.json").read_text())
     cfg["sampler"] = sampler
     (run / "config.json").write_text(json.dumps(cfg))
-    rc, _, err = _cli(capsys, "train", "--resume", run, "--no-progress")
-    _assert_error(rc, err, *words)
+    rc, _, err = cli(capsys, "train", "--resume", run, "--no-progress")
+    assert_error(rc, err, *words)
     assert (run / CHECKPOINT).is_file()  # the run is kept: restore its config and resume
 
 
