@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TELEPORT", "WalkPolicy", "WalkStep"]
+__all__ = ["TELEPORT", "WalkPolicy", "WalkStep", "check_policy"]
 
 #: What :meth:`WalkPolicy.select` returns to ask for a teleport to a random node with items left.
 TELEPORT = -1
@@ -134,3 +134,9 @@ class WalkPolicy:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         del state
+
+
+def check_policy(policy: object) -> None:
+    """Refuse what is not a :class:`WalkPolicy` (``None``: no policy, the static walk)."""
+    if policy is not None and not isinstance(policy, WalkPolicy):
+        raise TypeError(f"policy should be a WalkPolicy, but got {type(policy).__name__}")

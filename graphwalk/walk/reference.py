@@ -38,7 +38,7 @@ import numpy.typing as npt
 from numba import njit
 
 from graphwalk.errors import InputError
-from graphwalk.walk.kernels import mix_counts as _mix_counts
+from graphwalk.walk.epoch import mix_counts as _mix_counts
 
 __all__ = ["MOVES", "mix_counts", "reference_item_batches", "reference_item_walk"]
 

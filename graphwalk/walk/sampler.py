@@ -5,18 +5,17 @@ neighbours for cluster graphs; ROOT's neighbourhood grown breadth-first for item
 draws a batch from it; then ROOT moves to a neighbour. By default an epoch visits every item
 exactly once (without replacement); ``replacement=True`` draws every batch from full communities
 for a user-set number of batches.
+
+The sampler is a facade over parts with one duty each: the epoch layout (:mod:`.epoch`), one
+walker per graph kind (:mod:`.cluster_walker`, :mod:`.item_walker`), the online path of a policy
+(:mod:`.online`), the rewards in flight (:mod:`.inflight`) and the versioned state (:mod:`.state`).
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import sys
-import warnings
-import zlib
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,206 +25,24 @@ from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
-from graphwalk.index.types import Graph
 from graphwalk.validation import check_positive_int
-from graphwalk.walk.kernels import (
-    BLOCK_SHIFT,
-    ROOT_DEFAULT,
-    ROOT_TELEPORT,
-    cluster_batches,
-    item_batches,
-    max_degree,
-    mix_counts,
-    seed_state,
+from graphwalk.walk.cluster_walker import ClusterWalker
+from graphwalk.walk.epoch import EpochLayout, batch_sizes, dist_default, walked_items
+from graphwalk.walk.inflight import RewardLedger, check_reward, gather_rewards
+from graphwalk.walk.info import BatchInfo
+from graphwalk.walk.item_walker import ItemWalker, check_item_graph
+from graphwalk.walk.online import PolicyDriver
+from graphwalk.walk.policy import TELEPORT, WalkPolicy, check_policy
+from graphwalk.walk.state import (
+    STATE_VERSION,
+    check_position,
+    check_settings,
+    read_walk,
+    walk_record,
 )
-from graphwalk.walk.policy import TELEPORT, WalkPolicy, WalkStep
+from graphwalk.walk.walker import EpochPlan, Walker, crc
 
 __all__ = ["BatchInfo", "GraphWalkBatchSampler", "GraphWalkSampler", "batch_sizes"]
-
-_STATE_VERSION = 2
-#: item graphs: a batch's search may expand this many nodes per item of the batch (measured on
-#: the 1M benchmark: 1 is 25% faster and a little less homophilous late in the epoch, 8 is twice
-#: as slow for the same homophily; see the README)
-_BUDGET_PER_ITEM = 2
-
-
-def batch_sizes(
-    n_items: int, batch_size: int, world_size: int, drop_last: bool
-) -> tuple[npt.NDArray[np.int64], int]:
-    """Sizes of an epoch's global batches and the number of batches per rank.
-
-    Global batch ``g`` goes to rank ``g % world_size``, so every rank gets the same number of whole
-    batches. Without ``drop_last`` every item is used once: the last round of ``world_size``
-    batches shares what is left evenly, and when fewer than ``world_size`` items are left they go
-    one each to the previous round's batches (``batch_size + 1``) rather than being repeated.
-    With ``drop_last`` all batches are full and the remainder (different items each epoch) waits.
-    """
-    per_round = batch_size * world_size
-    if drop_last:
-        per_rank = n_items // per_round
-        if per_rank == 0:
-            raise InputError(
-                f"batch_size={batch_size} x world_size={world_size} = {per_round} exceeds the "
-                f"{n_items} items with drop_last=True: no batch can be made; use a smaller batch_size"
-            )
-        return np.full(per_rank * world_size, batch_size, np.int64), per_rank
-    per_rank = math.ceil(n_items / per_round)
-    rest = n_items - (per_rank - 1) * per_round
-    sizes = np.full(per_rank * world_size, batch_size, np.int64)
-    if rest >= world_size:
-        last = np.full(world_size, rest // world_size, np.int64)
-        last[: rest % world_size] += 1
-        sizes[-world_size:] = last
-    else:
-        per_rank -= 1
-        sizes = sizes[: per_rank * world_size]
-        sizes[-world_size:][:rest] += 1
-    return sizes, per_rank
-
-
-@dataclass
-class BatchInfo:
-    """What a batch came from: for logging, never needed by the plain path.
-
-    ``batch`` is this rank's batch index in the epoch, ``global_batch`` its index in the walk
-    (``rank + batch * world_size``). ``delay`` (set by :meth:`GraphWalkBatchSampler.report`) is
-    how many batches the sampler had yielded after this one when its reward arrived.
-    ``random_fill`` (item graphs) counts the items completed at random because the search budget
-    ran out (late in an epoch, when the unused items are scattered)."""
-
-    batch: int
-    root: int
-    community_size: int
-    size: int
-    epoch: int = 0
-    global_batch: int = 0
-    teleported: bool = False
-    random_fill: int = 0
-    delay: int | None = None
-    #: (every item's label, the batch's items), from which :attr:`homophily` is computed on
-    #: first access (report() returns a BatchInfo every step; most loops never read it)
-    _source: tuple[npt.NDArray[np.int64], npt.NDArray[Any]] | None = field(
-        default=None, repr=False, compare=False
-    )
-    _homophily: float | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def homophily(self) -> float | None:
-        """Label homophily of the batch: the share of same-label pairs (``None`` without labels
-        or for a batch of one item)."""
-        if self._homophily is None and self._source is not None and self._source[1].size > 1:
-            labels = self._source[0][self._source[1]]
-            counts = np.unique(labels, return_counts=True)[1]
-            n = labels.size
-            self._homophily = float((counts * (counts - 1)).sum() / (n * (n - 1)))
-        return self._homophily
-
-
-@dataclass
-class _Plan:
-    epoch: int
-    items: npt.NDArray[np.int32]
-    offsets: npt.NDArray[np.int64]
-    roots: npt.NDArray[np.int64]
-    community: npt.NDArray[np.int64]
-    done: int  # global batches computed so far (online policies compute lazily)
-    given: npt.NDArray[np.int64]  # ROOT per global batch: a node, ROOT_DEFAULT or ROOT_TELEPORT
-    walker: Any = None
-    fill: npt.NDArray[np.int64] | None = None  # item graphs: items completed at random
-    choices: list[int] = field(default_factory=list)  # what the policy returned, per global batch
-
-
-def _dist_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    if rank is None or world_size is None:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            rank = dist.get_rank() if rank is None else rank
-            world_size = dist.get_world_size() if world_size is None else world_size
-        else:
-            rank = 0 if rank is None else rank
-            world_size = 1 if world_size is None else world_size
-    if (
-        isinstance(world_size, bool)
-        or not isinstance(world_size, (int, np.integer))
-        or world_size < 1
-    ):
-        raise InputError(
-            f"world_size should be a positive integer, but got world_size={world_size!r}"
-        )
-    if (
-        isinstance(rank, bool)
-        or not isinstance(rank, (int, np.integer))
-        or not 0 <= rank < world_size
-    ):
-        raise InputError(f"rank should be in [0, world_size={world_size}), but got rank={rank!r}")
-    return int(rank), int(world_size)
-
-
-def _epoch_order(n: int, seed: int, epoch: int) -> npt.NDArray[np.int64]:
-    """``[stride, start, 0]``: the epoch's pseudo-random order of items ``(start + t * stride) % n``
-    (a stride coprime with ``n`` visits every item once), from ``(seed, epoch)``."""
-    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch) & 0xFFFFFFFF, 0x0D3E])
-    stride = int(rng.integers(1, n)) if n > 1 else 1
-    while math.gcd(stride, n) != 1:
-        stride = stride % (n - 1) + 1
-    return np.array([stride, int(rng.integers(0, n)), 0], np.int64)
-
-
-def _block_counts(n: int) -> npt.NDArray[np.uint16]:
-    counts = np.full((n + (1 << BLOCK_SHIFT) - 1) >> BLOCK_SHIFT, 1 << BLOCK_SHIFT, np.uint16)
-    counts[-1] = n - ((counts.size - 1) << BLOCK_SHIFT)
-    return counts
-
-
-def _walked_items(
-    index: GraphIndex, items: Any, dataset: Any
-) -> tuple[npt.NDArray[np.int64] | None, bool]:
-    """The item ids to walk (``None``: all) and whether to yield positions in a ``Subset``."""
-    n = index.n_items
-    positions = False
-    if dataset is not None:
-        inner, idx = getattr(dataset, "dataset", None), getattr(dataset, "indices", None)
-        if inner is not None and idx is not None:  # a torch.utils.data.Subset
-            if len(inner) != n:
-                raise InputError(
-                    f"the Subset's dataset has {len(inner)} items but the index was built from "
-                    f"{n}; index the dataset the Subset is taken from"
-                )
-            if items is not None:
-                raise InputError("give items= or a Subset as dataset=, not both")
-            items, positions = idx, True
-        elif len(dataset) != n:
-            raise InputError(
-                f"the dataset has {len(dataset)} items but the index was built from {n}; "
-                "rebuild the index from this dataset, or walk part of the indexed dataset with "
-                "items=ids or dataset=torch.utils.data.Subset(indexed_dataset, ids)"
-            )
-    if items is None:
-        return None, False
-    arr = np.asarray(items)
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise TypeError(
-            f"items should be a 1-D sequence of integer item ids, but got shape {arr.shape} "
-            f"and dtype {arr.dtype}"
-        )
-    arr = arr.astype(np.int64)
-    if arr.size == 0:
-        raise InputError("items is empty: give at least one item id to walk")
-    if arr.min() < 0 or arr.max() >= n:
-        bad = int(arr[(arr < 0) | (arr >= n)][0])
-        raise InputError(f"items holds id {bad}, outside the index's {n} items [0, {n})")
-    if np.unique(arr).size != arr.size:
-        raise InputError("items holds duplicate ids: every item is walked once per epoch")
-    arr.flags.writeable = False
-    return arr, positions
-
-
-def _crc(*arrays: npt.NDArray[Any]) -> int:
-    c = 0
-    for a in arrays:
-        c = zlib.crc32(np.ascontiguousarray(a).data.cast("B"), c)  # no copy when contiguous
-    return c
 
 
 class GraphWalkBatchSampler(Sampler[list[int]]):
@@ -309,11 +126,11 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self.batch_size = check_positive_int("batch_size", batch_size)
         n_index = index.n_items
         # the items walked: all, the ids given, or a torch Subset's (then yielded as positions)
-        self._subset, self._yield_positions = _walked_items(index, items, dataset)
+        self._subset, yield_positions = walked_items(index, items, dataset)
         n = n_index if self._subset is None else int(self._subset.size)
         self.n_walked = n
         self._to_pos: npt.NDArray[np.int64] | None = None
-        if self._yield_positions:
+        if yield_positions:
             assert self._subset is not None
             self._to_pos = np.full(n_index, -1, np.int64)
             self._to_pos[self._subset] = np.arange(n)
@@ -332,7 +149,6 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 or not 0.0 <= float(v) <= 1.0
             ):
                 raise InputError(f"{name} should be in [0, 1], but got {name}={v!r}")
-
         g = index.graph(graph)
         self.graph_name = graph if graph is not None else next(iter(index.graphs))
         self.kind = g.kind
@@ -345,79 +161,58 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self.k: int | None = None if g.kind == "item" else (4 if k is None else int(k))
         self.mix, self.restart, self.weighted = float(mix), float(restart), bool(weighted)
         self.replacement, self.drop_last, self.seed = bool(replacement), bool(drop_last), int(seed)
-        self.rank, self.world_size = _dist_default(rank, world_size)
+        self.rank, self.world_size = dist_default(rank, world_size)
         if n < self.world_size:
             raise InputError(f"{n} items cannot be shared by world_size={self.world_size} ranks")
-        if policy is not None and not isinstance(policy, WalkPolicy):
-            raise TypeError(f"policy should be a WalkPolicy, but got {type(policy).__name__}")
+        check_policy(policy)
         self.policy = policy
-        if replacement:
-            nb = (
-                math.ceil(n / (self.batch_size * self.world_size))
-                if num_batches is None
-                else num_batches
-            )
-            self.num_batches = check_positive_int("num_batches", nb)
-            self._sizes = np.full(self.num_batches * self.world_size, self.batch_size, np.int64)
-        else:
-            if num_batches is not None:
-                raise InputError(
-                    "num_batches sets the epoch length with replacement=True only; "
-                    "without replacement an epoch is one pass over the items"
-                )
-            self._sizes, self.num_batches = batch_sizes(
-                n, self.batch_size, self.world_size, self.drop_last
-            )
-        self._n_out = mix_counts(self._sizes, self.mix)
-        self._offsets = np.zeros(self._sizes.size + 1, np.int64)
-        np.cumsum(self._sizes, out=self._offsets[1:])
-        self._offsets_list: list[int] = self._offsets.tolist()
+        self._layout = layout = EpochLayout.build(
+            n,
+            self.batch_size,
+            rank=self.rank,
+            world_size=self.world_size,
+            mix=self.mix,
+            replacement=self.replacement,
+            num_batches=num_batches,
+            drop_last=self.drop_last,
+        )
+        self.num_batches = layout.num_batches
+        walker: Walker
         if g.kind == "cluster":
-            assert g.level is not None
-            self._mem_indptr, self._members = index.members(g.level)
-            if self._subset is not None:  # only the walked items are members
-                assign = index.levels[g.level].assignment[self._subset]
-                order = np.argsort(assign, kind="stable")
-                counts = np.bincount(assign, minlength=self._mem_indptr.size - 1)
-                self._mem_indptr = np.zeros(counts.size + 1, np.int64)
-                np.cumsum(counts, out=self._mem_indptr[1:])
-                self._members = self._subset[order].astype(np.int32)
-            self._warn_if_diluted(g)
-            self._arrays: tuple[npt.NDArray[Any], ...] = (
-                g.indptr,
-                g.indices,
-                g.weights,
-                index.levels[g.level].assignment,
+            assert self.k is not None
+            walker = ClusterWalker(
+                index,
+                g,
+                layout,
+                k=self.k,
+                restart=self.restart,
+                weighted=self.weighted,
+                replacement=self.replacement,
+                seed=self.seed,
+                subset=self._subset,
             )
+            #: expected clusters a batch spans (ROOT's, its neighbours', then random ones)
+            self.clusters_per_batch = walker.warn_if_diluted(self.batch_size, stacklevel=2)
         else:
-            if g.n_nodes != n_index:
-                raise InputError(
-                    f"item graph {g.name!r} has {g.n_nodes} nodes but the index has {n_index} items"
-                )
-            # walk the graph in its stored locality order (neighbours get nearby numbers, so a
-            # batch's search reads contiguous memory); nodes map back to items at the output
-            w = g.walk
-            self._arrays = (
-                (g.indptr, g.indices, g.weights) if w is None else (w.indptr, w.indices, w.weights)
+            check_item_graph(g, n_index)
+            walker = ItemWalker(
+                g,
+                layout,
+                batch_size=self.batch_size,
+                restart=self.restart,
+                weighted=self.weighted,
+                replacement=self.replacement,
+                seed=self.seed,
+                subset=self._subset,
             )
-            self._order = None if w is None else w.order
-            self._position = None if w is None else w.position
+        self._walker = walker
         self._graph = g
-        if g.kind == "cluster":
-            self._order = self._position = None
-        self._maxdeg = max(1, int(max_degree(g.indptr)))
-        # item graphs: nodes one batch's search may expand (taking, then looking for the next
-        # ROOT); beyond it the batch is completed with random unused items (late in an epoch)
-        self._budget = max(64, _BUDGET_PER_ITEM * self.batch_size)
-        self._crc = _crc(*self._arrays) if any(a.flags.writeable for a in self._arrays) else None
         # what a saved state must match: the stored index's checksums, or (for an index that was
         # never saved) a CRC of the walked arrays, computed once here, not in every state_dict()
-        crc = (
-            self._crc
-            if self._crc is not None
-            else (None if index.fingerprint else _crc(*self._arrays))
-        )
-        self._index_id = index.fingerprint or f"crc:{crc}"
+        mine = walker.fingerprint()
+        if mine is None and not index.fingerprint:
+            mine = crc(*walker.arrays)
+        self._index_id = index.fingerprint or f"crc:{mine}"
         self.labels = (
             labels if labels is not None else ("label" if "label" in index.labels else None)
         )
@@ -428,41 +223,14 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._consumed = False  # the current epoch has yielded (or resumed past) a batch
         self._resume: int = 0
         self._yielded = 0
-        self._plan: _Plan | None = None
-        self._last_plan: _Plan | None = None  # the plan of the last batch yielded
-        # the policy protocol (see graphwalk.walk.policy)
-        self._replay: dict[str, Any] | None = None  # a loaded epoch's choices, replayed lazily
-        self._inflight: deque[tuple[int, int]] = (
-            deque()
-        )  # (epoch, global batch) yielded, unreported
-        self._inbox: list[tuple[int, int, float]] = []  # rewards arrived, not yet handed over
-        self._steps: dict[tuple[int, int], WalkStep] = {}  # decided, reward not yet handed over
-        self._skipped_rewards = 0
-        self._track = policy is not None  # whether report() tells where the loop is
+        self._plan: EpochPlan | None = None
+        self._last_plan: EpochPlan | None = None  # the plan of the last batch yielded
         self._pass_start = 0
-
-    def _warn_if_diluted(self, g: Graph) -> None:
-        """Cluster graphs: say when a batch is larger than a typical community, whose items then
-        run dry and random clusters fill the rest of the batch (dilution)."""
-        sizes = np.diff(self._mem_indptr)
-        live = sizes > 0
-        mean = float(sizes[live].mean()) if live.any() else 0.0
-        #: expected clusters a batch spans (ROOT's, its neighbours', then random ones)
-        self.clusters_per_batch = self.batch_size / mean if mean else float("inf")
-        assert self.k is not None
-        deg = np.diff(g.indptr)
-        community = sizes + np.minimum(self.k, deg) * mean  # items ROOT and k neighbours offer
-        typical = float(np.median(community[live])) if live.any() else 0.0
-        if typical < self.batch_size:
-            warnings.warn(
-                f"batches of {self.batch_size} are larger than a typical community of graph "
-                f"{g.name!r} (ROOT and k={self.k} neighbours hold about {typical:.0f} items; "
-                f"clusters hold {mean:.0f} on average): a batch spans about "
-                f"{self.clusters_per_batch:.0f} clusters and random clusters fill what the "
-                "community lacks; use a larger k, fewer and larger clusters, or smaller batches",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        # the policy protocol (see graphwalk.walk.policy)
+        self._ledger = RewardLedger(tracking=policy is not None)
+        self._driver = (
+            None if policy is None else PolicyDriver(policy, walker, self._ledger, g.n_nodes)
+        )
 
     # ------------------------------------------------------------------ protocol
     def __len__(self) -> int:
@@ -494,7 +262,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._resume = 0
         self._yielded = start
         self._consumed = start > 0
-        self._inflight.clear()  # batches of an abandoned pass are never trained
+        self._ledger.inflight.clear()  # batches of an abandoned pass are never trained
         self._pass_start = start
         return start
 
@@ -504,328 +272,45 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         plan = self._get_plan(self._epoch)
         items = plan.items
         W, r = self.world_size, self.rank
-        bounds = self._offsets_list  # Python ints: cheaper to index than NumPy scalars
+        bounds = self._layout.bounds  # Python ints: cheaper to index than NumPy scalars
         self._consumed = True
         self._last_plan = plan
         pos = self._to_pos  # a Subset: yield positions in it, not item ids
-        if self.policy is None:  # the hot path: the epoch is already walked
+        inflight = self._ledger.inflight
+        driver = self._driver
+        if driver is None:  # the hot path: the epoch is already walked
             for i in range(start, self.num_batches):
                 gb = r + i * W
                 self._yielded = i + 1
-                if self._track:  # the loop reports the batches it trained (report())
-                    self._inflight.append((plan.epoch, gb))
+                if self._ledger.tracking:  # the loop reports the batches it trained (report())
+                    inflight.append((plan.epoch, gb))
                 batch = items[bounds[gb] : bounds[gb + 1]]
                 yield (batch if pos is None else pos[batch]).tolist()
             return
-        nb = int(self._sizes.size)
+        nb = self._layout.n_global
         for i in range(start, self.num_batches):
             gb = r + i * W
             if plan.done <= gb:  # decide the whole round: every rank decides every global batch
-                self._advance(plan, min(nb, (i + 1) * W))  # at the same step, with the same rewards
+                driver.advance(
+                    plan, min(nb, (i + 1) * W)
+                )  # at the same step, with the same rewards
             self._yielded = i + 1
-            self._inflight.append((plan.epoch, gb))
+            inflight.append((plan.epoch, gb))
             batch = items[bounds[gb] : bounds[gb + 1]]
             yield (batch if pos is None else pos[batch]).tolist()
 
     # ------------------------------------------------------------------ the walk
-    def _check_unchanged(self) -> None:
-        if self._crc is not None and _crc(*self._arrays) != self._crc:
-            raise InputError(
-                f"the arrays of graph {self.graph_name!r} changed since this sampler was "
-                "created; indexes are immutable: build a new index and a new sampler"
-            )
-
-    def _get_plan(self, epoch: int) -> _Plan:
+    def _get_plan(self, epoch: int) -> EpochPlan:
         if self._plan is not None and self._plan.epoch == epoch:
             return self._plan
-        self._check_unchanged()
-        total = int(self._offsets[-1])
-        nb = self._sizes.size
-        plan = _Plan(
-            epoch,
-            np.empty(total, np.int32),
-            self._offsets,
-            np.full(nb, -1, np.int64),
-            np.zeros(nb, np.int64),
-            0,
-            given=np.full(nb, ROOT_DEFAULT, np.int64),
-        )
-        state = seed_state(self.seed, epoch, 0x67770A1C)
-        g = self._graph
-        if self.kind == "cluster":
-            K = self._mem_indptr.size - 1
-            sizes = np.diff(self._mem_indptr)
-            alive = np.flatnonzero(sizes > 0).astype(np.int64)
-            apos = np.zeros(K, np.int64)
-            apos[alive] = np.arange(alive.size)
-            dead = np.flatnonzero(sizes == 0)
-            full_alive = np.concatenate([alive, dead])
-            apos[dead] = np.arange(alive.size, K)
-            plan.walker = dict(
-                seg=self._members.astype(np.int32, copy=True),
-                taken=np.zeros(K, np.int64),
-                alive=full_alive,
-                apos=apos,
-                n_alive=int(alive.size),
-                stamp=np.zeros(K, np.int64),
-                comm=np.zeros(K + 1, np.int64),
-                state=state,
-                root=-1,
-                o=0,
-            )
-        else:
-            n = self.index.n_items  # nodes of the graph (the walk skips items not walked)
-            mean_deg = max(1.0, g.n_edges / max(1, n))
-            cap = int(min(n + 1, self._budget * max(16.0, 2.0 * mean_deg) + self._maxdeg + 1))
-            d = self._maxdeg
-            plan.walker = dict(
-                flags=np.zeros(n, np.uint8),  # bit 7: used this epoch; bit 6: reached by the batch
-                blocks=_block_counts(n),  # unused items per block of 2**BLOCK_SHIFT nodes
-                order=_epoch_order(n, self.seed, epoch),
-                queue=np.empty(cap, np.int32),
-                cand=np.zeros(d, np.int64),
-                cand_count=np.zeros(d + 1, np.int64),
-                state=state,
-                root=-1,
-                o=0,
-            )
-            plan.fill = np.zeros(nb, np.int64)
-            if self._subset is not None:  # items not walked: used from the start, passed through
-                nodes = self._subset if self._position is None else self._position[self._subset]
-                plan.walker["flags"][:] = 0x80
-                plan.walker["flags"][nodes] = 0
-                plan.walker["blocks"] = np.bincount(
-                    nodes >> BLOCK_SHIFT, minlength=plan.walker["blocks"].size
-                ).astype(np.uint16)
+        self._walker.check_unchanged()
+        plan = self._walker.start(epoch)
         self._plan = plan
-        replay = (
-            self._replay if self._replay is not None and self._replay["epoch"] == epoch else None
-        )
-        self._replay = None
-        if self.policy is None:
-            self._run(plan, 0, nb)
-            return plan
-        self._hand_over(epoch, 0)  # rewards of earlier epochs that arrived after their last round
-        self._steps = {key: s for key, s in self._steps.items() if key[0] >= epoch - 1}
-        if replay is None or not replay["started"]:
-            self.policy.reset(epoch, self.seed)
-        if replay is not None:  # decisions already made this epoch: replay, never ask again
-            for b, choice in enumerate(replay["choices"]):
-                self._decide(plan, b, forced=int(choice))
-            keep = {int(gb) for gb in replay["pending"]}
-            for b in range(plan.done):
-                if b not in keep:
-                    self._steps.pop((epoch, b), None)
+        if self._driver is None:
+            self._walker.run(plan, 0, self._layout.n_global)
+        else:
+            self._driver.begin(plan, self.seed)
         return plan
-
-    def _advance(self, plan: _Plan, upto: int) -> None:
-        """Decide and draw global batches ``[plan.done, upto)`` (policy path)."""
-        for b in range(plan.done, upto):
-            self._decide(plan, b)
-
-    def _items(self, nodes: Any) -> npt.NDArray[np.int64]:
-        """Item ids of walked nodes (item graphs walk a renumbered copy)."""
-        nodes = np.asarray(nodes, np.int64)
-        return nodes if self._order is None else self._order[nodes].astype(np.int64)
-
-    def _item(self, node: int) -> int:
-        return node if self._order is None or node < 0 else int(self._order[node])
-
-    def _candidates(
-        self, plan: _Plan, b: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        g = self._graph
-        prev = int(plan.roots[b - 1]) if b > 0 else -1
-        if prev < 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        w = plan.walker
-        a = int(g.indptr[prev])
-        if self.kind == "cluster":
-            nbrs = g.indices[a : int(g.indptr[prev + 1])].astype(np.int64)
-            rem = np.diff(self._mem_indptr)[nbrs] - (0 if self.replacement else w["taken"][nbrs])
-            keep = rem > 0
-            return nbrs[keep], rem[keep].astype(np.int64)
-        cnt = int(w["cand_count"][0])
-        pos = w["cand"][:cnt]
-        nodes = self._arrays[1][int(self._arrays[0][prev]) + pos]
-        return self._items(nodes), w["cand_count"][1 : 1 + cnt].copy()
-
-    def _alive_fn(self, plan: _Plan) -> Any:
-        w = plan.walker
-        if self.kind == "cluster":
-            if self.replacement:
-                return lambda: np.flatnonzero(np.diff(self._mem_indptr) > 0).astype(np.int64)
-            return lambda: np.sort(w["alive"][: w["n_alive"]])
-        if self.replacement:
-            if self._subset is not None:
-                return lambda: np.sort(self._subset)
-            return lambda: np.arange(self.index.n_items, dtype=np.int64)
-        return lambda: np.sort(self._items(np.flatnonzero(w["flags"] < 0x80)))
-
-    def _check_choice(self, plan: _Plan, b: int, choice: Any) -> int:
-        if isinstance(choice, bool) or not isinstance(choice, (int, np.integer)):
-            raise TypeError(
-                f"{type(self.policy).__name__}.select() should return a node id (int) or "
-                f"TELEPORT (-1), but returned {choice!r} for batch {b}"
-            )
-        c = int(choice)
-        if c == TELEPORT:
-            return c
-        n_nodes = self._graph.n_nodes
-        if not 0 <= c < n_nodes:
-            raise InputError(
-                f"{type(self.policy).__name__} chose node {c} for batch {b} of epoch "
-                f"{plan.epoch}, outside the graph's {n_nodes} nodes; return a candidate, a node "
-                "of step.alive(), or TELEPORT (-1)"
-            )
-        if self.kind == "cluster":
-            size = int(self._mem_indptr[c + 1] - self._mem_indptr[c])
-            left = size - (0 if self.replacement else int(plan.walker["taken"][c]))
-            if left <= 0:
-                raise InputError(
-                    f"{type(self.policy).__name__} chose cluster {c} for batch {b} of epoch "
-                    f"{plan.epoch}, which has no items left; return a candidate, a node of "
-                    "step.alive(), or TELEPORT (-1)"
-                )
-        return c
-
-    def _decide(self, plan: _Plan, b: int, forced: int | None = None) -> None:
-        """Ask the policy for batch ``b``'s ROOT (or replay ``forced``), then draw the batch."""
-        policy = self.policy
-        assert policy is not None
-        if forced is None and b % self.world_size == 0:
-            self._hand_over(plan.epoch, b)
-        cands, rem = self._candidates(plan, b)
-        step = WalkStep(
-            plan.epoch,
-            b,
-            self._item(int(plan.roots[b - 1])) if b > 0 else -1,
-            cands,
-            rem,
-        )
-        if forced is None:
-            step._alive = self._alive_fn(plan)
-            try:
-                choice = self._check_choice(plan, b, policy.select(step))
-            finally:
-                step._alive = None
-        else:
-            choice = forced
-        step.choice = choice
-        if choice == TELEPORT:
-            plan.given[b] = ROOT_TELEPORT
-        else:
-            plan.given[b] = choice if self._position is None else int(self._position[choice])
-        ncomm = self._run(plan, b, b + 1)
-        step.root = self._item(int(plan.roots[b]))
-        step.teleported = choice == TELEPORT
-        if self.kind == "cluster":
-            step.community = plan.walker["comm"][:ncomm].copy()
-        else:  # the items the search took (the batch without its mix share)
-            o = int(self._offsets[b])
-            step.community = plan.items[o : o + int(self._sizes[b] - self._n_out[b])].astype(
-                np.int64
-            )
-        step.community_size = int(plan.community[b])
-        step.size = int(self._sizes[b])
-        plan.choices.append(choice)
-        self._steps[(plan.epoch, b)] = step
-        if forced is None:
-            policy.observe(step)
-
-    def _hand_over(self, epoch: int, b: int) -> None:
-        """Give the policy the rewards that arrived for batches decided before global batch ``b``
-        of ``epoch``, in batch order (called at the start of every round of ``world_size``)."""
-        if not self._inbox:
-            return
-        ready = sorted(r for r in self._inbox if (r[0], r[1]) < (epoch, b))
-        if not ready:
-            return
-        self._inbox = [r for r in self._inbox if (r[0], r[1]) >= (epoch, b)]
-        assert self.policy is not None
-        for e, gb, reward in ready:
-            step = self._steps.pop((e, gb), None)
-            if step is None:  # only a state from an older epoch can lack it
-                warnings.warn(
-                    f"reward for batch {gb} of epoch {e} dropped: its step is no longer held "
-                    "(the sampler resumed from a state taken in a later epoch)",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                continue
-            self.policy.learn(step, reward)
-
-    def _run(self, plan: _Plan, b0: int, b1: int) -> int:
-        w = plan.walker
-        g = self._graph
-        ncomm = 0
-        if self.kind == "cluster":
-            root, w["n_alive"], w["o"], ncomm = cluster_batches(
-                self._mem_indptr,
-                w["seg"],
-                w["taken"],
-                w["alive"],
-                w["apos"],
-                w["n_alive"],
-                w["stamp"],
-                w["state"],
-                g.indptr,
-                g.indices,
-                g.weights,
-                self._sizes,
-                b0,
-                b1,
-                w["root"],
-                plan.given,
-                self.k,
-                self._n_out,
-                self.restart,
-                self.weighted,
-                not self.replacement,
-                plan.items,
-                w["o"],
-                plan.roots,
-                plan.community,
-                w["comm"],
-            )
-        else:
-            assert plan.fill is not None
-            o0 = w["o"]
-            root, w["o"] = item_batches(
-                self._arrays[0],
-                self._arrays[1],
-                self._arrays[2],
-                w["flags"],
-                w["blocks"],
-                w["order"],
-                w["queue"],
-                w["state"],
-                self._sizes,
-                self._n_out,
-                b0,
-                b1,
-                w["root"],
-                plan.given,
-                self.restart,
-                self.weighted,
-                self._budget,
-                self._order is not None,
-                not self.replacement,
-                plan.items,
-                w["o"],
-                plan.roots,
-                plan.community,
-                plan.fill,
-                w["cand"],
-                w["cand_count"],
-            )
-            if self._order is not None:  # the walk's nodes back to items, in chunks (memory)
-                for c in range(o0, w["o"], 1 << 16):
-                    part = plan.items[c : min(w["o"], c + (1 << 16))]
-                    part[:] = self._order[part]
-        w["root"] = int(root)
-        plan.done = b1
-        return int(ncomm)
 
     # ------------------------------------------------------------------ rewards
     def report(self, reward: float | None = None, *, batch: int | None = None) -> BatchInfo:
@@ -859,57 +344,22 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             )
         if isinstance(reward, (str, bytes)):
             raise TypeError(f"reward should be a number or None, but got {reward!r}")
-        if not self._track:  # the first report: every batch of this pass so far is in flight
-            self._track = True
+        ledger = self._ledger
+        if not ledger.tracking:  # the first report: every batch of this pass so far is in flight
+            ledger.tracking = True
             plan = self._last_plan
             if plan is not None and plan.epoch == self._epoch:
-                self._inflight.extend(
+                ledger.inflight.extend(
                     (plan.epoch, self.rank + i * self.world_size)
                     for i in range(self._pass_start, self._yielded)
                 )
-        if reward is not None and (
-            isinstance(reward, bool) or not isinstance(reward, (int, float, np.number))
-        ):
-            try:
-                reward = float(reward)  # a 0-d tensor or array
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"reward should be a number or None, but got {type(reward).__name__}"
-                ) from None
-        if batch is None:
-            if not self._inflight:
-                raise InputError(
-                    "report(): no batch is waiting for a reward (every batch yielded so far was "
-                    "reported); call report() once per batch, after training on it"
-                )
-            epoch, gb = self._inflight.popleft()
-        else:
-            key = (self._epoch, self.rank + int(batch) * self.world_size)
-            if key not in self._inflight:
-                raise InputError(
-                    f"report(batch={batch}): batch {batch} of epoch {self._epoch} was not yielded "
-                    "by this pass or was reported already"
-                )
-            self._inflight.remove(key)
-            epoch, gb = key
-        delay = sum(1 for e, g in self._inflight if (e, g) > (epoch, gb))
+        reward = check_reward(reward)
+        gb = None if batch is None else self.rank + int(batch) * self.world_size
+        epoch, gb, delay = ledger.take(self._epoch, gb, batch)
         rows: list[tuple[int, int, float | None]] = [(epoch, gb, reward)]
         if self.world_size > 1 and self.policy is not None:
-            rows = _gather_rewards(epoch, gb, reward, self.world_size)
-        for e, g, r in rows:
-            if r is None:
-                continue
-            if not math.isfinite(r):
-                self._skipped_rewards += 1
-                if self._skipped_rewards == 1:
-                    warnings.warn(
-                        f"reward {r} for batch {g} of epoch {e} is not finite: skipped (counted "
-                        "in sampler.skipped_rewards; further ones are skipped silently)",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
-                continue
-            self._inbox.append((int(e), int(g), float(r)))
+            rows = gather_rewards(epoch, gb, reward, self.world_size)
+        ledger.receive(rows, stacklevel=2)
         info = self._info(epoch, gb)
         info.delay = delay
         return info
@@ -920,12 +370,12 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         decision). Call it at the end of training, before saving the policy; under
         ``torch.distributed`` on every rank at the same point."""
         if self.policy is not None:
-            self._hand_over(sys.maxsize, 0)
+            self._ledger.hand_over(self.policy, sys.maxsize, 0, stacklevel=2)
 
     @property
     def skipped_rewards(self) -> int:
         """Non-finite rewards skipped by :meth:`report`."""
-        return self._skipped_rewards
+        return self._ledger.skipped
 
     # ------------------------------------------------------------------ logging
     def batch_info(self, i: int | None = None) -> BatchInfo:
@@ -948,12 +398,13 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         plan = self._last_plan
         if plan is None or plan.epoch != epoch or gb >= plan.done:
             raise InputError(f"batch {gb // self.world_size} of epoch {epoch} has not been walked")
-        items = plan.items[self._offsets[gb] : self._offsets[gb + 1]]
+        bounds = self._layout.bounds
+        items = plan.items[bounds[gb] : bounds[gb + 1]]
         source = None if self.labels is None else (self.index.labels[self.labels], items)
         choice = plan.choices[gb] if gb < len(plan.choices) else None
         return BatchInfo(
             gb // self.world_size,
-            self._item(int(plan.roots[gb])),
+            self._walker.item(int(plan.roots[gb])),
             int(plan.community[gb]),
             int(items.size),
             _source=source,
@@ -980,7 +431,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             "n_items": self.index.n_items,
             "items": None
             if self._subset is None
-            else f"crc:{_crc(self._subset)}:{self._subset.size}",
+            else f"crc:{crc(self._subset)}:{self._subset.size}",
             "index": self._index_id,
             "policy": None if self.policy is None else type(self.policy).__qualname__,
         }
@@ -996,31 +447,28 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
 
     def _state(self, live: bool) -> dict[str, Any]:
         position = self._yielded
-        if live and (self.policy is not None or self._track):
-            position -= sum(1 for e, _ in self._inflight if e == self._epoch)
+        ledger = self._ledger
+        if live and (self.policy is not None or ledger.tracking):
+            position -= ledger.unreported(self._epoch)
         state: dict[str, Any] = {
-            "version": _STATE_VERSION,
+            "version": STATE_VERSION,
             "epoch": self._epoch,
             "yielded": position,
             "settings": self._settings(),
         }
-        if self.policy is not None:
+        if self._driver is not None:
             plan = (
                 self._plan if self._plan is not None and self._plan.epoch == self._epoch else None
             )
+            replay = self._driver.replay
             if plan is not None:
-                walk = {
-                    "choices": list(plan.choices),
-                    "started": True,
-                    "pending": sorted(b for e, b in self._steps if e == self._epoch),
-                }
-            elif self._replay is not None and self._replay["epoch"] == self._epoch:
-                walk = {k: self._replay[k] for k in ("choices", "started", "pending")}
+                walk = walk_record(plan.choices, True, ledger.pending(self._epoch), ledger.inbox)
+            elif replay is not None and replay.epoch == self._epoch:
+                walk = walk_record(replay.choices, replay.started, replay.pending, ledger.inbox)
             else:
-                walk = {"choices": [], "started": False, "pending": []}
-            walk["inbox"] = [list(r) for r in self._inbox]
-            state["walk"] = copy.deepcopy(walk)
-            state["policy"] = copy.deepcopy(self.policy.state_dict())
+                walk = walk_record([], False, [], ledger.inbox)
+            state["walk"] = walk
+            state["policy"] = copy.deepcopy(self._driver.policy.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -1030,66 +478,33 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         holds for that epoch (e.g. the older copy a ``StatefulDataLoader`` with workers took when
         it prefetched the batch) only moves the position: the longer record of choices and the
         policy state that goes with it are kept."""
-        if not isinstance(state, dict) or state.get("version") not in (1, _STATE_VERSION):
-            raise InputError(
-                f"not a GraphWalkBatchSampler state (version {_STATE_VERSION} expected)"
-            )
-        mine = self._settings()
-        theirs = dict(state.get("settings", {}))
-        if state["version"] == 1:  # before item graphs ignored k and policies were recorded
-            theirs.setdefault("policy", None)
-            if self.kind == "item":
-                theirs["k"] = None
-        diff = [key for key in mine if theirs.get(key) != mine[key]]
-        if diff:
-            key = diff[0]
-            raise InputError(
-                f"the state was saved with {key}={theirs.get(key)!r} but this sampler has "
-                f"{key}={mine[key]!r}; resume with the same index and settings"
-            )
-        epoch, position = state.get("epoch"), state.get("yielded")
-        for name, v, hi in (("epoch", epoch, None), ("yielded", position, self.num_batches)):
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, np.integer))
-                or v < 0
-                or (hi is not None and v > hi)
-            ):
-                rng = "a non-negative integer" if hi is None else f"an integer in [0, {hi}]"
-                raise InputError(f"state field {name!r} should be {rng}, but is {v!r}")
-        assert isinstance(epoch, (int, np.integer)) and isinstance(position, (int, np.integer))
-        if self.policy is not None:
-            walk = state.get("walk", {"choices": [], "started": False, "pending": [], "inbox": []})
-            choices = [int(c) for c in walk["choices"]]
-            if not all(c == TELEPORT or 0 <= c < self._graph.n_nodes for c in choices) or len(
-                choices
-            ) > int(self._sizes.size):
-                raise InputError("state field 'walk' holds choices outside the graph")
-            held = self._held_choices(int(epoch))
+        check_settings(state, self._settings(), self.kind)
+        epoch, position = check_position(state, self.num_batches)
+        driver = self._driver
+        if driver is not None:
+            replay, inbox = read_walk(state, epoch, self._graph.n_nodes, self._layout.n_global)
+            choices = replay.choices
+            held = self._held_choices(epoch)
             if not (
                 held is not None and len(held) >= len(choices) and held[: len(choices)] == choices
             ):
                 if "policy" in state:
-                    self.policy.load_state_dict(copy.deepcopy(state["policy"]))
-                self._replay = {
-                    "epoch": int(epoch),
-                    "choices": choices,
-                    "started": bool(walk["started"]),
-                    "pending": [int(b) for b in walk["pending"]],
-                }
-                self._inbox = [(int(e), int(g), float(r)) for e, g, r in walk.get("inbox", [])]
-                self._steps = {}
+                    driver.policy.load_state_dict(copy.deepcopy(state["policy"]))
+                driver.replay = replay
+                self._ledger.inbox = inbox
+                self._ledger.steps = {}
                 self._plan = None
-        self._epoch = int(epoch)
+        self._epoch = epoch
         self._explicit = True
-        self._resume = int(position)
+        self._resume = position
         self._yielded = self._resume
 
     def _held_choices(self, epoch: int) -> list[int] | None:
         if self._plan is not None and self._plan.epoch == epoch:
             return self._plan.choices
-        if self._replay is not None and self._replay["epoch"] == epoch:
-            return list(self._replay["choices"])
+        replay = None if self._driver is None else self._driver.replay
+        if replay is not None and replay.epoch == epoch:
+            return list(replay.choices)
         return None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -1097,38 +512,6 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         d["_plan"] = None
         d["_last_plan"] = None
         return d
-
-
-def _gather_rewards(
-    epoch: int, gb: int, reward: float | None, world_size: int
-) -> list[tuple[int, int, float | None]]:
-    """Every rank's ``(epoch, global batch, reward)`` of this step, on every rank."""
-    import torch
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        raise InputError(
-            f"world_size={world_size} but torch.distributed is not initialised: report() "
-            "shares rewards across ranks with a collective; call init_process_group first "
-            "(or use world_size=1)"
-        )
-    device = (
-        torch.device("cuda", torch.cuda.current_device())
-        if dist.get_backend() == "nccl"
-        else torch.device("cpu")
-    )
-    row = torch.tensor(
-        [float(epoch), float(gb), 0.0 if reward is None else float(reward), reward is not None],
-        dtype=torch.float64,
-        device=device,
-    )
-    out = [torch.empty_like(row) for _ in range(world_size)]
-    dist.all_gather(out, row)
-    rows = []
-    for t in out:
-        e, g, r, has = t.tolist()
-        rows.append((int(e), int(g), float(r) if has else None))
-    return rows
 
 
 class _BatchIterator(Iterator[list[int]]):
@@ -1169,9 +552,7 @@ class GraphWalkSampler(Sampler[int]):
         self.batches = GraphWalkBatchSampler(index, batch_size, **kwargs)
 
     def __len__(self) -> int:
-        b = self.batches
-        gbs = b.rank + np.arange(b.num_batches) * b.world_size
-        return int(b._sizes[gbs].sum())
+        return self.batches._layout.rank_items()
 
     def __iter__(self) -> Iterator[int]:
         for batch in self.batches:
