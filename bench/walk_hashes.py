@@ -68,8 +68,14 @@ class _Scripted(WalkPolicy):
     def select(self, step: WalkStep) -> int:
         u = self.rng.random()
         self.seen.append(
-            ("sel", step.epoch, step.batch, step.previous_root, step.candidates.tolist(),
-             step.remaining.tolist())
+            (
+                "sel",
+                step.epoch,
+                step.batch,
+                step.previous_root,
+                step.candidates.tolist(),
+                step.remaining.tolist(),
+            )
         )
         if u < 0.1:
             return TELEPORT
@@ -80,8 +86,15 @@ class _Scripted(WalkPolicy):
 
     def observe(self, step: WalkStep) -> None:
         self.seen.append(
-            ("obs", step.batch, step.root, step.teleported, step.community.tolist(),
-             step.community_size, step.size)
+            (
+                "obs",
+                step.batch,
+                step.root,
+                step.teleported,
+                step.community.tolist(),
+                step.community_size,
+                step.size,
+            )
         )
 
     def learn(self, step: WalkStep, reward: float) -> None:
@@ -101,8 +114,16 @@ def _walk(sampler: Any, policy: Any, epochs: int, h: Any, resume_at: int | None)
                 info = sampler.batch_info()
             h.update(
                 repr(
-                    (batch, info.batch, info.root, info.community_size, info.size,
-                     info.teleported, info.random_fill, info.global_batch)
+                    (
+                        batch,
+                        info.batch,
+                        info.root,
+                        info.community_size,
+                        info.size,
+                        info.teleported,
+                        info.random_fill,
+                        info.global_batch,
+                    )
                 ).encode()
             )
             if resume_at is not None and epoch == 1 and i == resume_at:
@@ -111,7 +132,7 @@ def _walk(sampler: Any, policy: Any, epochs: int, h: Any, resume_at: int | None)
         else:
             continue
         # a mid-epoch resume: a new sampler (and policy) continues the epoch from the state
-        fresh_policy, fresh = resume_factory()  # noqa: F821 (set by _run)
+        fresh_policy, fresh = resume_factory()
         fresh.load_state_dict(state)
         for batch in fresh:
             info = fresh.report(float(rng.normal())) if fresh_policy is not None else None
@@ -136,14 +157,18 @@ def configurations(idx: gw.GraphIndex) -> dict[str, tuple[dict[str, Any], Any]]:
         cases[f"{graph}/weighted"] = ({**base, "weighted": True}, None)
         cases[f"{graph}/replacement"] = ({**base, "replacement": True, "num_batches": 30}, None)
         cases[f"{graph}/replacement-mix"] = (
-            {**base, "replacement": True, "mix": 0.25, "restart": 0.1}, None)
+            {**base, "replacement": True, "mix": 0.25, "restart": 0.1},
+            None,
+        )
         cases[f"{graph}/drop_last"] = ({**base, "batch_size": 70, "drop_last": True}, None)
         cases[f"{graph}/subset"] = ({**base, "items": subset, "mix": 0.1}, None)
         for r in range(3):
             cases[f"{graph}/rank{r}of3"] = ({**base, "rank": r, "world_size": 3, "mix": 0.2}, None)
         cases[f"{graph}/scripted"] = ({**base}, "scripted")
         cases[f"{graph}/scripted-mix-repl"] = (
-            {**base, "mix": 0.2, "replacement": True, "num_batches": 25}, "scripted")
+            {**base, "mix": 0.2, "replacement": True, "num_batches": 25},
+            "scripted",
+        )
         cases[f"{graph}/scripted-subset"] = ({**base, "items": subset}, "scripted")
         cases[f"{graph}/scripted-resume"] = ({**base, "mix": 0.1}, "scripted:resume")
         cases[f"{graph}/plain-resume"] = ({**base, "restart": 0.1}, "none:resume")
@@ -152,7 +177,9 @@ def configurations(idx: gw.GraphIndex) -> dict[str, tuple[dict[str, Any], Any]]:
                 continue
             cases[f"{graph}/{name}"] = ({**base}, name)
         cases[f"{graph}/exp3s-floor-repl"] = (
-            {**base, "replacement": True, "num_batches": 40}, "exp3s:floor")
+            {**base, "replacement": True, "num_batches": 40},
+            "exp3s:floor",
+        )
     return cases
 
 
