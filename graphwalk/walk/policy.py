@@ -86,11 +86,17 @@ class WalkStep:
 
 
 class WalkPolicy:
-    """Base class of online ROOT-choosing policies.
+    """Base class of online ROOT-choosing policies: one protocol, ``select`` / ``observe`` /
+    ``learn``, with rewards that reach :meth:`learn` only through ``sampler.report()``.
 
-    Override :meth:`select` (full context) or the simpler :meth:`choose`; the other hooks are
-    optional. Every hook is called in the main process (a ``DataLoader`` iterates its batch sampler
-    there, whatever ``num_workers``).
+    Override :meth:`select`; the other hooks are optional. Every hook is called in the main
+    process (a ``DataLoader`` iterates its batch sampler there, whatever ``num_workers``).
+
+    The older hooks ``choose(batch, previous_root, candidates, remaining)`` and
+    ``update(batch, reward)`` are gone: a policy that learned through ``update()`` called by the
+    loop never told the sampler which batches were trained, and its state silently resumed at the
+    first batch of the epoch. A policy class that still defines either is refused when a sampler
+    is made with it (:func:`check_policy`), with the replacement named.
     """
 
     def reset(self, epoch: int, seed: int) -> None:
@@ -99,34 +105,16 @@ class WalkPolicy:
     def select(self, step: WalkStep) -> int:
         """Return the ROOT of ``step.batch``: a node id, or :data:`TELEPORT` (-1) to jump to a
         uniformly random node with items left. On a cluster graph the node must have items left;
-        on an item graph any node may be ROOT (the batch is the unused items nearest to it).
-
-        The default calls :meth:`choose` with the step's fields."""
-        return self.choose(step.batch, step.previous_root, step.candidates, step.remaining)
-
-    def choose(
-        self,
-        batch: int,
-        previous_root: int,
-        candidates: npt.NDArray[np.int64],
-        remaining: npt.NDArray[np.int64],
-    ) -> int:
-        """The simple form of :meth:`select` (global batch, previous ROOT, candidates, items
-        left per candidate). Return a node or :data:`TELEPORT`."""
-        raise NotImplementedError("a WalkPolicy overrides select() or choose()")
+        on an item graph any node may be ROOT (the batch is the unused items nearest to it)."""
+        raise NotImplementedError(f"{type(self).__name__} should override select(step)")
 
     def observe(self, step: WalkStep) -> None:
         """Called after the batch of ``step`` is drawn: ``step.root``, ``step.community`` and
         ``step.teleported`` say what was actually used."""
 
     def learn(self, step: WalkStep, reward: float) -> None:
-        """The reward of the batch drawn at ``step`` (credited exactly, however late it arrives).
-
-        The default calls :meth:`update` with the global batch."""
-        self.update(step.batch, reward)
-
-    def update(self, batch: int, reward: float) -> None:
-        """The simple form of :meth:`learn`: global batch of the current epoch and its reward."""
+        """The reward of the batch drawn at ``step`` (credited exactly, however late it arrives),
+        as the loop passed it to ``sampler.report(reward)``."""
 
     def state_dict(self) -> dict[str, Any]:
         """Everything the policy's future choices depend on (parameters, RNG, statistics)."""
@@ -136,7 +124,25 @@ class WalkPolicy:
         del state
 
 
+#: hooks of the protocol before select/observe/learn, and what replaces each
+_RETIRED = {
+    "choose": "select(step) (step.batch, step.previous_root, step.candidates, step.remaining)",
+    "update": "learn(step, reward), fed by sampler.report(reward) after each training step",
+}
+
+
 def check_policy(policy: object) -> None:
-    """Refuse what is not a :class:`WalkPolicy` (``None``: no policy, the static walk)."""
-    if policy is not None and not isinstance(policy, WalkPolicy):
+    """Refuse what is not a :class:`WalkPolicy` (``None``: no policy, the static walk), and a
+    policy that defines the retired hooks ``choose`` or ``update``."""
+    if policy is None:
+        return
+    if not isinstance(policy, WalkPolicy):
         raise TypeError(f"policy should be a WalkPolicy, but got {type(policy).__name__}")
+    for name, instead in _RETIRED.items():
+        if any(name in vars(c) for c in type(policy).__mro__ if c is not WalkPolicy):
+            raise TypeError(
+                f"{type(policy).__name__} defines {name}(), a hook the sampler no longer calls; "
+                f"rename it to {instead}"
+            )
+    if type(policy).select is WalkPolicy.select:
+        raise TypeError(f"{type(policy).__name__} should override select(step)")

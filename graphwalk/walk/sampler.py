@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -227,7 +228,10 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._last_plan: EpochPlan | None = None  # the plan of the last batch yielded
         self._pass_start = 0
         # the policy protocol (see graphwalk.walk.policy)
-        self._ledger = RewardLedger(tracking=policy is not None)
+        # the loop's reports (if any) say which batches were trained; until the first one, a
+        # state resumes after the last batch yielded, with or without a policy
+        self._ledger = RewardLedger(tracking=False)
+        self._warned_unreported = False
         self._driver = (
             None if policy is None else PolicyDriver(policy, walker, self._ledger, g.n_nodes)
         )
@@ -295,7 +299,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                     plan, min(nb, (i + 1) * W)
                 )  # at the same step, with the same rewards
             self._yielded = i + 1
-            inflight.append((plan.epoch, gb))
+            if self._ledger.tracking:
+                inflight.append((plan.epoch, gb))
             batch = items[bounds[gb] : bounds[gb + 1]]
             yield (batch if pos is None else pos[batch]).tolist()
 
@@ -448,8 +453,10 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
     def _state(self, live: bool) -> dict[str, Any]:
         position = self._yielded
         ledger = self._ledger
-        if live and (self.policy is not None or ledger.tracking):
+        if live and ledger.tracking:
             position -= ledger.unreported(self._epoch)
+        elif live and self.policy is not None and self._yielded > self._pass_start:
+            self._warn_unreported("saved its state")
         state: dict[str, Any] = {
             "version": STATE_VERSION,
             "epoch": self._epoch,
@@ -498,6 +505,23 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         self._explicit = True
         self._resume = position
         self._yielded = self._resume
+
+    def _warn_unreported(self, what: str) -> None:
+        """Say (once) that a policy's sampler gets no report(): its policy learns nothing, and
+        its state resumes after the last batch *yielded*, which a loader running ahead of
+        training has not all trained."""
+        if self._warned_unreported:
+            return
+        self._warned_unreported = True
+        warnings.warn(
+            f"the sampler's policy {type(self.policy).__name__} {what} without a single "
+            f"sampler.report(): it learns nothing, and its state resumes after batch "
+            f"{self._yielded} of epoch {self._epoch}, the last one yielded (a DataLoader with "
+            "workers yields ahead of training); call sampler.report(reward) after each training "
+            "step",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def _held_choices(self, epoch: int) -> list[int] | None:
         if self._plan is not None and self._plan.epoch == epoch:

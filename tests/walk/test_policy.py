@@ -629,3 +629,47 @@ def test_report_refuses_misuse(index):
         s.report(1.0)
     next(it)
     assert [(st.batch, r) for st, r in pol.learned] == [(0, 4.0), (1, 3.0)]
+
+
+def test_the_retired_hooks_are_refused_with_their_replacement(index):
+    class OldChoose(WalkPolicy):
+        def choose(self, batch, previous_root, candidates, remaining):
+            return TELEPORT
+
+    class OldUpdate(Scripted):
+        def update(self, batch, reward):
+            pass
+
+    class NoSelect(WalkPolicy):
+        pass
+
+    with pytest.raises(TypeError, match=r"OldChoose defines choose\(\).*rename it to select"):
+        _sampler(index, "er", OldChoose())
+    with pytest.raises(TypeError, match=r"OldUpdate defines update\(\).*learn\(step, reward\)"):
+        _sampler(index, "knn", OldUpdate([]))
+    with pytest.raises(TypeError, match=r"NoSelect should override select"):
+        _sampler(index, "er", NoSelect())
+
+
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_a_policy_never_reported_to_resumes_after_the_last_batch_yielded(index, graph):
+    """The bug of the retired update() protocol: a loop that trains without report() got a state
+    that resumed at the epoch's first batch, so it trained every batch of the epoch again."""
+    whole = list(_sampler(index, graph, LearningPolicy(index.graph(graph).n_nodes, seed=3)))
+    s = _sampler(index, graph, LearningPolicy(index.graph(graph).n_nodes, seed=3))
+    it = iter(s)
+    head = [next(it) for _ in range(11)]
+    with pytest.warns(RuntimeWarning, match=r"without a single sampler.report\(\).*after batch 11"):
+        state = s.state_dict()
+    assert state["yielded"] == 11
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once
+        s.state_dict()
+    resumed = _sampler(index, graph, LearningPolicy(index.graph(graph).n_nodes, seed=3))
+    resumed.load_state_dict(pickle.loads(pickle.dumps(state)))
+    tail = list(resumed)
+    assert head + tail == whole  # nothing trained twice, nothing skipped
+    # once the loop reports, the state resumes after the last batch reported
+    s.report(1.0)
+    s.report(1.0)
+    assert s.state_dict()["yielded"] == 2

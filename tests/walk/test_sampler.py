@@ -280,9 +280,9 @@ class ScriptedPolicy(WalkPolicy):
         self.order = order
         self.calls = []
 
-    def choose(self, batch, previous_root, candidates, remaining):
-        self.calls.append((batch, previous_root, candidates.tolist()))
-        return self.order[batch]
+    def select(self, step):
+        self.calls.append((step.batch, step.previous_root, step.candidates.tolist()))
+        return self.order[step.batch]
 
 
 def test_an_online_policy_chooses_every_root():
