@@ -31,8 +31,12 @@ class ClusterState:
     stamp: npt.NDArray[np.int64]  # per-batch marks
     comm: npt.NDArray[np.int64]  # the last batch's community (comm[:ncomm])
     rng: npt.NDArray[np.uint64]
-    pos: npt.NDArray[np.int64]  # [root, n_alive, o, ncomm]
+    cand: npt.NDArray[np.int64]  # the last ROOT's neighbours with items left (cand[:ncand])
+    cand_left: npt.NDArray[np.int64]  # and their items left
+    pos: npt.NDArray[np.int64]  # [root, n_alive, o, ncomm, ncand]
     scratch: tuple[npt.NDArray[Any], ...]
+    #: the kernel's argument groups for this epoch (built once: a policy walks batch by batch)
+    args: tuple[Any, ...] = ()
 
     @property
     def n_alive(self) -> int:
@@ -47,6 +51,8 @@ class ClusterState:
             self.stamp,
             self.comm,
             self.rng,
+            self.cand,
+            self.cand_left,
             self.pos,
         )
 
@@ -103,6 +109,7 @@ class ClusterWalker(Walker):
             index.levels[graph.level].assignment,
         )
         self.max_degree = max(1, int(max_degree(graph.indptr)))
+        self._graph_arrays = (graph.indptr, graph.indices, graph.weights)
 
     def warn_if_diluted(self, batch_size: int, stacklevel: int) -> float:
         """Say when a batch is larger than a typical community, whose items then run dry and
@@ -143,7 +150,9 @@ class ClusterWalker(Walker):
             stamp=np.zeros(K, np.int64),
             comm=np.zeros(K + 1, np.int64),
             rng=seed_state(self.seed, epoch, WALK_STREAM),
-            pos=np.array([-1, alive.size, 0, 0], np.int64),
+            cand=np.zeros(d, np.int64),
+            cand_left=np.zeros(d, np.int64),
+            pos=np.array([-1, alive.size, 0, 0, 0], np.int64),
             scratch=(
                 np.empty(d, np.int64),
                 np.empty(d, np.float64),
@@ -153,18 +162,21 @@ class ClusterWalker(Walker):
                 np.empty(K, np.int64),
             ),
         )
-        return EpochPlan.empty(epoch, self.layout, state)
-
-    def run(self, plan: EpochPlan, b0: int, b1: int) -> None:
-        s: ClusterState = plan.state
+        plan = EpochPlan.empty(epoch, self.layout, state)
         lay = self.layout
-        cluster_batches(
-            (self.graph.indptr, self.graph.indices, self.graph.weights),
+        state.args = (
+            self._graph_arrays,
             self.mem_indptr,
-            s.walk(),
-            s.scratch,
+            state.walk(),
+            state.scratch,
             (lay.sizes, lay.n_out, plan.given),
             (plan.items, plan.roots, plan.community),
+        )
+        return plan
+
+    def run(self, plan: EpochPlan, b0: int, b1: int) -> None:
+        cluster_batches(  # type: ignore[call-arg]  # numba stubs vs star-args
+            *plan.state.args,
             b0,
             b1,
             self.k,
@@ -182,14 +194,11 @@ class ClusterWalker(Walker):
     def candidates(
         self, plan: EpochPlan, b: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        prev = int(plan.roots[b - 1]) if b > 0 else -1
-        if prev < 0:
+        if b == 0:  # batch b - 1 was walked just before: its ROOT's candidates are in the state
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        g = self.graph
-        nbrs = g.indices[int(g.indptr[prev]) : int(g.indptr[prev + 1])].astype(np.int64)
-        rem = self._left(plan, nbrs)
-        keep = rem > 0
-        return nbrs[keep], rem[keep].astype(np.int64)
+        s: ClusterState = plan.state
+        n = int(s.pos[4])
+        return s.cand[:n].copy(), s.cand_left[:n].copy()
 
     def alive(self, plan: EpochPlan) -> Callable[[], npt.NDArray[np.int64]]:
         if self.replacement:

@@ -27,6 +27,8 @@ __all__ = ["RewardLedger", "gather_rewards"]
 
 def check_reward(reward: Any) -> float | None:
     """A reward as a float (a 0-d tensor or array is accepted), or ``None``."""
+    if type(reward) is float:  # the common case, first
+        return reward
     if isinstance(reward, (str, bytes)):
         raise TypeError(f"reward should be a number or None, but got {reward!r}")
     if reward is not None and (

@@ -53,6 +53,8 @@ class ItemState:
     cand_count: npt.NDArray[np.int64]  # [count, unused items near each candidate...]
     cweights: npt.NDArray[np.float64]
     pos: npt.NDArray[np.int64]  # [root, o]
+    #: the kernel's argument groups for this epoch (built once: a policy walks batch by batch)
+    args: tuple[Any, ...] = ()
 
     def walk(self) -> tuple[npt.NDArray[Any], ...]:
         return (
@@ -138,18 +140,20 @@ class ItemWalker(Walker):
             )
         plan = EpochPlan.empty(epoch, self.layout, state)
         plan.fill = np.zeros(self.layout.n_global, np.int64)
+        lay = self.layout
+        state.args = (
+            self.arrays,
+            state.walk(),
+            (lay.sizes, lay.n_out, plan.given),
+            (plan.items, plan.roots, plan.community, plan.fill),
+        )
         return plan
 
     def run(self, plan: EpochPlan, b0: int, b1: int) -> None:
         s: ItemState = plan.state
-        assert plan.fill is not None
-        lay = self.layout
         o0 = int(s.pos[1])
-        item_batches(
-            self.arrays,
-            s.walk(),
-            (lay.sizes, lay.n_out, plan.given),
-            (plan.items, plan.roots, plan.community, plan.fill),
+        item_batches(  # type: ignore[call-arg]  # numba stubs vs star-args
+            *s.args,
             b0,
             b1,
             self.restart,

@@ -79,7 +79,9 @@ class PolicyDriver:
     def check(self, plan: EpochPlan, b: int, choice: Any) -> int:
         """The policy's answer for batch ``b``, checked: a node that may be chosen, or
         TELEPORT."""
-        if isinstance(choice, bool) or not isinstance(choice, (int, np.integer)):
+        if type(choice) is not int and (
+            isinstance(choice, bool) or not isinstance(choice, (int, np.integer))
+        ):
             raise TypeError(
                 f"{self._who}.select() should return a node id (int) or "
                 f"TELEPORT (-1), but returned {choice!r} for batch {b}"

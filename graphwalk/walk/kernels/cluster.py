@@ -5,11 +5,13 @@ Arguments come in groups (tuples of arrays), in this order:
 
 - ``graph = (indptr, indices, weights)``: the cluster graph (CSR).
 - ``mem_indptr``: cluster ``c``'s items are ``seg[mem_indptr[c]:mem_indptr[c + 1]]``.
-- ``walk = (seg, taken, alive, apos, stamp, comm, rng, pos)``: the epoch's state, kept between
-  calls so an online policy can walk one batch at a time: the members (their unused part first in
-  each segment, a lazy Fisher-Yates), items taken per cluster, the clusters with items left
-  (``alive[:n_alive]``, ``apos`` their positions), a per-batch mark, the last batch's community
-  (``comm[:ncomm]``), the xorshift state and ``pos = [root, n_alive, o, ncomm]``.
+- ``walk = (seg, taken, alive, apos, stamp, comm, rng, cand, cand_left, pos)``: the epoch's
+  state, kept between calls so an online policy can walk one batch at a time: the members (their
+  unused part first in each segment, a lazy Fisher-Yates), items taken per cluster, the clusters
+  with items left (``alive[:n_alive]``, ``apos`` their positions), a per-batch mark, the last
+  batch's community (``comm[:ncomm]``), the xorshift state, the last ROOT's neighbours with
+  items left and how many (``cand[:ncand]``, ``cand_left[:ncand]``) and
+  ``pos = [root, n_alive, o, ncomm, ncand]``.
 - ``scratch = (nb, nw, touched, cs, cn, ct)``: work arrays (``nb``/``nw`` as long as the largest
   degree, the others one entry per cluster), allocated once per epoch.
 - ``batches = (sizes, n_out, roots_given)``: every global batch's size, its ``mix`` share and
@@ -94,7 +96,7 @@ def cluster_batches(
     clusters again.
     """
     g_indptr, g_indices, g_weights = graph
-    seg, taken, alive, apos, stamp, comm, state, pos = walk
+    seg, taken, alive, apos, stamp, comm, state, cand, cand_left, pos = walk
     nb, nw, touched, cs, cn, ct = scratch
     sizes, n_out, roots_given = batches
     out_items, out_roots, out_comm = out
@@ -102,6 +104,7 @@ def cluster_batches(
     n_alive = pos[1]
     o = pos[2]
     ncomm = pos[3]
+    ncand = pos[4]
     for b in range(b0, b1):
         size = sizes[b]
         mark = b + 1
@@ -200,24 +203,30 @@ def cluster_batches(
                 taken[comm[j]] = 0
             for j in range(nt):
                 taken[touched[j]] = 0
+        # the candidates of the next ROOT: ROOT's neighbours with items left (a policy's
+        # choices; the static walk's move), in edge order, with their items left
+        cnt = 0
+        for j in range(d):
+            c = g_indices[a + j]
+            left = _rem(c, taken, mem_indptr)
+            if left > 0:
+                nb[cnt] = c
+                nw[cnt] = g_weights[a + j] if weighted else 1.0
+                cand[cnt] = c
+                cand_left[cnt] = left
+                cnt += 1
         # move ROOT
         if restart > 0.0 and uniform(state) < restart:
             root = -1
+        elif cnt == 0:
+            root = -1
+        elif weighted:
+            root = nb[weighted_pick(state, nw, 0, cnt)]
         else:
-            cnt = 0
-            for j in range(d):
-                c = g_indices[a + j]
-                if _rem(c, taken, mem_indptr) > 0:
-                    nb[cnt] = c
-                    nw[cnt] = g_weights[a + j] if weighted else 1.0
-                    cnt += 1
-            if cnt == 0:
-                root = -1
-            elif weighted:
-                root = nb[weighted_pick(state, nw, 0, cnt)]
-            else:
-                root = nb[below(state, cnt)]
+            root = nb[below(state, cnt)]
+        ncand = cnt
     pos[0] = root
     pos[1] = n_alive
     pos[2] = o
     pos[3] = ncomm
+    pos[4] = ncand
