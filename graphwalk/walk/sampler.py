@@ -520,7 +520,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             "workers yields ahead of training); call sampler.report(reward) after each training "
             "step",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def _held_choices(self, epoch: int) -> list[int] | None:
