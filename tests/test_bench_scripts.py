@@ -82,3 +82,64 @@ def test_bench_sampler_records_its_table(tmp_path):
     assert "batch homophily per tenth of the epoch: digits, k=10" in text
     assert "digits, k=10, batch 64, knn: lift / reference lift (two-hop move)" in text
     assert "lift / reference lift (shortest-path move)" not in text.split("### targets")[1]
+
+
+def _run(script, *args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *map(str, args)],
+        check=True,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+@pytest.mark.slow
+def test_walk_hashes_are_repeatable_and_compared(tmp_path):
+    index = tmp_path / "h.gw"
+    first = tmp_path / "first.json"
+    _run("walk_hashes.py", "--index", index, "--only", "/plain", "--out", first)
+    hashes = json.loads(first.read_text())
+    assert set(hashes) == {
+        f"{g}/plain{r}"
+        for g in ("er", "knn-clusters", "knn", "knn-noorder")
+        for r in ("", "-resume")
+    }
+    out = _run("walk_hashes.py", "--index", index, "--only", "/plain", "--compare", first)
+    assert f"identical: {len(hashes)}; different: 0" in out
+    # a changed hash is reported, with exit status 1
+    hashes["er/plain"] = "0" * 64
+    first.write_text(json.dumps(hashes))
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        _run("walk_hashes.py", "--index", index, "--only", "er/plain", "--compare", first)
+    assert "different: 1 ['er/plain']" in e.value.stdout
+
+
+@pytest.mark.slow
+def test_bench_policy_path_records_its_table(tmp_path):
+    out = tmp_path / "policy.md"
+    _run("policy_path.py", "--epochs", 1, "--record", out)
+    data = json.loads(out.with_suffix(".json").read_text())
+    policies = {(r[0], r[1]) for r in data["rows"]}
+    assert ("er", "exp3s") in policies and ("knn", "(planned walk)") in policies
+    assert all(r[2] > 0 and r[3] >= 0 for r in data["rows"])
+
+
+@pytest.mark.slow
+def test_bench_frontier_checks_the_sampler_walk(tmp_path):
+    out = _run("frontier.py", "--digits", "--batch", 64, "--epochs", 1, "--modes", "never,always")
+    assert "| never |" in out and "| always |" in out
+    assert "checked batch for batch" in out
+
+
+@pytest.mark.slow
+def test_bench_item_speed_and_walk_threads_run(tmp_path):
+    from graphwalk import build_index
+    from tests.conftest import make_blobs
+
+    x, y = make_blobs(n=2000, dim=8, centers=5)
+    build_index(x, labels=y, clusters=10, graphs=["knn"], k=5, seed=0).save(tmp_path / "i.gw")
+    out = _run("item_speed.py", "--index", tmp_path / "i.gw", "--batch", 32, "--epochs", 2)
+    assert "x torch" in out
+    out = _run("walk_threads.py", "--n", 20000, "--walks", 2000, "--length", 10, "--repeat", 1)
+    assert "walks identical across threads and blocks" in out

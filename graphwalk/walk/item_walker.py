@@ -22,6 +22,7 @@ __all__ = ["ItemWalker"]
 #: benchmark: 1 is 25% faster and a little less homophilous late in the epoch, 8 is twice as
 #: slow for the same homophily; see the README)
 BUDGET_PER_ITEM = 2
+_NO_MAP = np.empty(0, np.int32)  # no walk order: the kernel's nodes are items
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> npt.NDArray[np.int64]:
@@ -142,7 +143,7 @@ class ItemWalker(Walker):
         plan.fill = np.zeros(self.layout.n_global, np.int64)
         lay = self.layout
         state.args = (
-            self.arrays,
+            (*self.arrays, _NO_MAP if self.order is None else self.order),
             state.walk(),
             (lay.sizes, lay.n_out, plan.given),
             (plan.items, plan.roots, plan.community, plan.fill),
@@ -150,10 +151,8 @@ class ItemWalker(Walker):
         return plan
 
     def run(self, plan: EpochPlan, b0: int, b1: int) -> None:
-        s: ItemState = plan.state
-        o0 = int(s.pos[1])
         item_batches(  # type: ignore[call-arg]  # numba stubs vs star-args
-            *s.args,
+            *plan.state.args,
             b0,
             b1,
             self.restart,
@@ -162,11 +161,6 @@ class ItemWalker(Walker):
             self.order is not None,
             not self.replacement,
         )
-        o1 = int(s.pos[1])
-        if self.order is not None:  # the walk's nodes back to items, in chunks (memory)
-            for c in range(o0, o1, 1 << 16):
-                part = plan.items[c : min(o1, c + (1 << 16))]
-                part[:] = self.order[part]
         plan.done = b1
 
     def items(self, nodes: Any) -> npt.NDArray[np.int64]:

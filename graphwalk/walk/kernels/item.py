@@ -3,11 +3,13 @@
 
 Arguments come in groups (tuples of arrays), in this order:
 
-- ``graph = (indptr, indices, weights)``: the item graph (CSR), in walk order when the index
-  stores one.
+- ``graph = (indptr, indices, weights, item_of)``: the item graph (CSR), in walk order when the
+  index stores one, and the walk order's node -> item map (empty: nodes are items), with which
+  each batch's nodes become item ids once it is drawn.
 - ``walk = (flags, blocks, order, queue, rng, cand, cand_count, cweights, pos)``: the epoch's
   state, kept between calls so an online policy can walk one batch at a time: per node
-  ``flags`` (bit 7 used this epoch, bit 6 reached by the current batch's search), unused nodes
+  ``flags`` (bit 7 used this epoch, bit 6 reached by the current batch's search, bit 5 expanded
+  by it: every neighbour reached), unused nodes
   per block of ``2**BLOCK_SHIFT``, the epoch's random order ``[stride, start, t]``, the search
   queue, the xorshift state, the last ROOT's candidates (positions in its row) and their unused
   counts, a float64 work array as long as the largest degree, and ``pos = [root, o]``.
@@ -23,13 +25,15 @@ import numpy as np
 from numba import njit
 
 from graphwalk.walk.kernels.pick import ROOT_TELEPORT, weighted_pick
+from graphwalk.walk.kernels.prefetch import prefetch as _prefetch
 from graphwalk.walk.kernels.rng import below, uniform
 
 __all__ = ["BLOCK_SHIFT", "item_batches"]
 
 _USED = np.uint8(0x80)
 _SEEN = np.uint8(0x40)
-_NOT_SEEN = np.uint8(0xBF)
+_EXP = np.uint8(0x20)  # expanded by the current batch's search: every neighbour reached
+_NOT_SEEN = np.uint8(0x9F)  # clears _SEEN and _EXP
 _NOT_USED = np.uint8(0x7F)
 
 
@@ -70,6 +74,12 @@ def _random_unused(state, order, flags, n, epoch_mode, left):
     return _next_unused(order, flags, n, epoch_mode)
 
 
+#: software prefetch in the item walk's search, on graphs of at least PF_MIN_EDGES edges (the
+#: 1M benchmark: 0.6x the kernel's time; digits, all in cache: 1.13x), at these distances in
+#: queued nodes (4-32 measured alike on the 1M benchmark)
+PF_FAR, PF_MID, PF_NEAR = 16, 8, 4
+PF_MIN_EDGES = 1 << 20
+
 #: items per block of the unused counts that let a scan skip used-up stretches
 BLOCK_SHIFT = 8
 
@@ -86,7 +96,8 @@ def _take(i, flags, out_items, o, blocks):
 def item_batches(
     graph, walk, batches, out, b0, b1, restart, weighted, budget, near_fill, epoch_mode
 ):
-    """Walk an item graph for global batches ``[b0, b1)`` (argument groups: module docstring).
+    """Walk an item graph for global batches ``[b0, b1)`` (argument groups: module docstring);
+    :mod:`graphwalk.walk.reference` has the same walk written plainly.
 
     A batch is ROOT's neighbourhood grown breadth-first *through* the graph: every node reached is
     passed through, and the unused items among them are taken as they are discovered, until
@@ -110,10 +121,16 @@ def item_batches(
     asks for a teleport, ``ROOT_DEFAULT`` lets the walk move. After each batch its ROOT's
     candidates are in ``cand[:cand_count[0]]`` (positions in ROOT's row), with the unused items
     among each and its own neighbours in ``cand_count[1:]`` (0 when they are two hops away).
-    The seen bit is cleared after every batch through the queue, which holds exactly the nodes
-    reached.
+
+    ``flags[i]``: bit 7 = used this epoch, bit 6 = reached by the current batch's search, bit 5 =
+    expanded by it (all its neighbours reached; bits 6 and 5 are cleared after every batch through
+    the queue, which holds exactly the nodes reached).
+
+    ``item_of`` (the walk order's node -> item map, or empty: nodes are items) turns each batch's
+    nodes into item ids in ``items`` once the batch is drawn. ``pos`` ends as ``[next ROOT (-1:
+    teleport), items written]``.
     """
-    g_indptr, g_indices, g_weights = graph
+    g_indptr, g_indices, g_weights, item_of = graph
     flags, blocks, order, queue, state, cand, cand_count, cweights, pos = walk
     sizes, n_out, roots_given = batches
     out_items, out_roots, out_comm, out_fill = out
@@ -121,8 +138,7 @@ def item_batches(
     o = pos[1]
     cap = queue.shape[0]
     n = flags.shape[0]
-    rs = np.empty(8, np.int64)  # row bounds of the chunk of queued nodes being expanded
-    re = np.empty(8, np.int64)
+    prefetch = g_indices.shape[0] >= PF_MIN_EDGES
     for b in range(b0, b1):
         given = roots_given[b]
         if given >= 0:
@@ -171,42 +187,53 @@ def item_batches(
                 tail += 1
                 o = _take(s, flags, out_items, o, blocks)
                 continue
-            # expand up to 8 queued nodes, in queue order (the batch is the same as one at a
-            # time): first every row's bounds, then every neighbour's flag, so that the cache
-            # misses overlap instead of forming a chain; then the real pass
-            c = min(8, tail - head, left)
-            for q in range(c):
-                v = queue[head + q]
-                rs[q] = g_indptr[v]
-                re[q] = g_indptr[v + 1]
-            touch = np.uint8(0)
-            for q in range(c):
-                for j in range(rs[q], re[q]):
-                    touch |= flags[g_indices[j]]
-            if touch == 0xFF:  # never true (bits 0-5 are always clear); keeps the reads alive
-                out_fill[b] = -1
-            head += c
-            left -= c
-            for q in range(c):
-                for j in range(rs[q], re[q]):
-                    w = g_indices[j]
-                    f = flags[w]
+            # expand the next queued node. (Reading a chunk of rows and their flags ahead, so
+            # that cache misses overlap, made the walk slower: in the walk order a batch's rows
+            # and flags are mostly cached already.)
+            # software pipeline over the queue: the row bounds of a node PF_FAR ahead, the row of
+            # one PF_MID ahead, the flags of the neighbours of one PF_NEAR ahead
+            # (graphs that fit in the caches: skipped, the prefetches would only cost)
+            if prefetch:
+                h = head + PF_FAR
+                if h < tail:
+                    _prefetch(g_indptr, queue[h])
+                h = head + PF_MID
+                if h < tail:
+                    _prefetch(g_indices, g_indptr[queue[h]])
+                h = head + PF_NEAR
+                if h < tail:
+                    u = queue[h]
+                    for j in range(g_indptr[u], g_indptr[u + 1]):
+                        _prefetch(flags, g_indices[j])
+            v = queue[head]
+            head += 1
+            left -= 1
+            whole = True  # every neighbour of v reached (no break)
+            r1 = g_indptr[v + 1]
+            for j in range(g_indptr[v], r1):
+                w = g_indices[j]
+                f = flags[w]
+                if tail >= cap:  # (rare) the queue is full: stop at the next node not reached
                     if f & _SEEN:
                         continue
-                    if tail >= cap:
-                        break
-                    flags[w] = f | _SEEN
-                    queue[tail] = w
-                    tail += 1
-                    if not f & _USED:
-                        o = _take(w, flags, out_items, o, blocks)
-                        if o - start_o == n_in:
-                            break
-                if o - start_o == n_in:
+                    whole = False
                     break
+                # without branches on the flags (they are unpredictable): a node reached before
+                # is written back unchanged and queued past the tail; an unused one is taken
+                new = np.int64((f >> 6) & 1) ^ 1  # not reached before
+                take = (new & np.int64(f >> 7)) ^ new  # and unused
+                flags[w] = f | _SEEN | np.uint8(take << 7)
+                queue[tail] = w
+                tail += new
+                out_items[o] = w
+                o += take
+                blocks[w >> BLOCK_SHIFT] -= np.uint16(take)
+                if o - start_o == n_in:
+                    whole = j + 1 == r1
+                    break
+            if whole:
+                flags[v] |= _EXP
         out_comm[b] = tail
-        for t in range(tail):  # forget what this batch's search reached
-            flags[queue[t]] &= _NOT_SEEN
         for _ in range(n_out[b]):  # the mix share: random unused items from anywhere
             o = _take(
                 _random_unused(state, order, flags, n, epoch_mode, n - o if epoch_mode else n),
@@ -219,31 +246,44 @@ def item_batches(
             for t in range(start_o, o):
                 flags[out_items[t]] &= _NOT_USED
                 blocks[out_items[t] >> BLOCK_SHIFT] += 1
-        # candidates: ROOT's neighbours with unused items within two hops
+            for t in range(tail):  # (no node counts as expanded: reached items are unused)
+                flags[queue[t]] &= _NOT_SEEN
+        if item_of.shape[0] > 0:  # the batch's nodes back to item ids
+            for t in range(start_o, o):
+                out_items[t] = item_of[out_items[t]]
+        # candidates: ROOT's neighbours with unused items within two hops. In epoch mode a node
+        # this batch's search expanded (_EXP) has every neighbour reached, so used: its row needs
+        # no reading (the counts and the candidates are the same as reading it)
         a = g_indptr[root]
         ncand = 0
         for j in range(g_indptr[root + 1] - a):
             u = g_indices[a + j]
             u0 = g_indptr[u]
             u1 = g_indptr[u + 1]
-            cnt = 0 if flags[u] & _USED else 1
-            for j1 in range(u0, u1):
-                if not flags[g_indices[j1]] & _USED:
-                    cnt += 1
+            fu = flags[u]
+            cnt = 0 if fu & _USED else 1
+            if not fu & _EXP:
+                for j1 in range(u0, u1):
+                    if not flags[g_indices[j1]] & _USED:
+                        cnt += 1
             near = cnt > 0
             j1 = u0
             while not near and j1 < u1:  # nothing within one hop: look one hop further
                 x = g_indices[j1]
-                for j2 in range(g_indptr[x], g_indptr[x + 1]):
-                    if not flags[g_indices[j2]] & _USED:
-                        near = True
-                        break
+                if not flags[x] & _EXP:
+                    for j2 in range(g_indptr[x], g_indptr[x + 1]):
+                        if not flags[g_indices[j2]] & _USED:
+                            near = True
+                            break
                 j1 += 1
             if near:
                 cand[ncand] = j
                 cand_count[1 + ncand] = cnt
                 ncand += 1
         cand_count[0] = ncand
+        if epoch_mode:
+            for t in range(tail):  # forget what this batch's search reached and expanded
+                flags[queue[t]] &= _NOT_SEEN
         # move ROOT (the static walk; with a policy the next batch's roots_given overrides it)
         if ncand == 0 or (restart > 0.0 and uniform(state) < restart):
             root = -1
@@ -255,9 +295,3 @@ def item_batches(
             root = g_indices[a + cand[below(state, ncand)]]
     pos[0] = root
     pos[1] = o
-
-
-# ----------------------------------------------------------------------------- helpers
-@njit(cache=True, nogil=True)
-def max_degree(indptr):
-    """Largest row length of a CSR ``indptr``, without a temporary array."""
