@@ -114,12 +114,18 @@ class RewardLedger:
         """Give ``policy`` the rewards that arrived for batches decided before global batch
         ``b`` of ``epoch``, in batch order (called at the start of every round of
         ``world_size``)."""
-        if not self.inbox:
+        inbox = self.inbox
+        if not inbox:
             return
-        ready = sorted(r for r in self.inbox if (r[0], r[1]) < (epoch, b))
-        if not ready:
-            return
-        self.inbox = [r for r in self.inbox if (r[0], r[1]) >= (epoch, b)]
+        if len(inbox) == 1:  # the common case: one reward since the last decision
+            if (inbox[0][0], inbox[0][1]) >= (epoch, b):
+                return
+            ready, self.inbox = inbox, []
+        else:
+            ready = sorted(r for r in inbox if (r[0], r[1]) < (epoch, b))
+            if not ready:
+                return
+            self.inbox = [r for r in inbox if (r[0], r[1]) >= (epoch, b)]
         for e, gb, reward in ready:
             step = self.steps.pop((e, gb), None)
             if step is None:  # only a state from an older epoch can lack it

@@ -51,6 +51,7 @@ class ItemState:
     queue: npt.NDArray[np.int32]
     rng: npt.NDArray[np.uint64]
     cand: npt.NDArray[np.int64]  # the last ROOT's candidates: positions in its row
+    cand_items: npt.NDArray[np.int64]  # and their item ids
     cand_count: npt.NDArray[np.int64]  # [count, unused items near each candidate...]
     cweights: npt.NDArray[np.float64]
     pos: npt.NDArray[np.int64]  # [root, o]
@@ -65,6 +66,7 @@ class ItemState:
             self.queue,
             self.rng,
             self.cand,
+            self.cand_items,
             self.cand_count,
             self.cweights,
             self.pos,
@@ -128,6 +130,7 @@ class ItemWalker(Walker):
             queue=np.empty(cap, np.int32),
             rng=seed_state(self.seed, epoch, WALK_STREAM),
             cand=np.zeros(d, np.int64),
+            cand_items=np.zeros(d, np.int64),
             cand_count=np.zeros(d + 1, np.int64),
             cweights=np.empty(d, np.float64),
             pos=np.array([-1, 0], np.int64),
@@ -182,8 +185,7 @@ class ItemWalker(Walker):
             return np.empty(0, np.int64), np.empty(0, np.int64)
         s: ItemState = plan.state
         cnt = int(s.cand_count[0])
-        nodes = self.arrays[1][int(self.arrays[0][prev]) + s.cand[:cnt]]
-        return self.items(nodes), s.cand_count[1 : 1 + cnt].copy()
+        return s.cand_items[:cnt].copy(), s.cand_count[1 : 1 + cnt].copy()
 
     def alive(self, plan: EpochPlan) -> Callable[[], npt.NDArray[np.int64]]:
         if self.replacement:

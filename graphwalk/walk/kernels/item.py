@@ -6,13 +6,14 @@ Arguments come in groups (tuples of arrays), in this order:
 - ``graph = (indptr, indices, weights, item_of)``: the item graph (CSR), in walk order when the
   index stores one, and the walk order's node -> item map (empty: nodes are items), with which
   each batch's nodes become item ids once it is drawn.
-- ``walk = (flags, blocks, order, queue, rng, cand, cand_count, cweights, pos)``: the epoch's
+- ``walk = (flags, blocks, order, queue, rng, cand, cand_items, cand_count, cweights, pos)``:
+  the epoch's
   state, kept between calls so an online policy can walk one batch at a time: per node
   ``flags`` (bit 7 used this epoch, bit 6 reached by the current batch's search, bit 5 expanded
   by it: every neighbour reached), unused nodes
   per block of ``2**BLOCK_SHIFT``, the epoch's random order ``[stride, start, t]``, the search
-  queue, the xorshift state, the last ROOT's candidates (positions in its row) and their unused
-  counts, a float64 work array as long as the largest degree, and ``pos = [root, o]``.
+  queue, the xorshift state, the last ROOT's candidates (positions in its row, their item ids)
+  and their unused counts, a float64 work array as long as the largest degree, and ``pos = [root, o]``.
 - ``batches = (sizes, n_out, roots_given)``: every global batch's size, its ``mix`` share and
   the ROOT a policy forced (a node, ``ROOT_DEFAULT`` or ``ROOT_TELEPORT``).
 - ``out = (items, roots, community, fill)``: the epoch's nodes, and per batch its ROOT, the
@@ -131,7 +132,7 @@ def item_batches(
     teleport), items written]``.
     """
     g_indptr, g_indices, g_weights, item_of = graph
-    flags, blocks, order, queue, state, cand, cand_count, cweights, pos = walk
+    flags, blocks, order, queue, state, cand, cand_items, cand_count, cweights, pos = walk
     sizes, n_out, roots_given = batches
     out_items, out_roots, out_comm, out_fill = out
     root = pos[0]
@@ -278,6 +279,7 @@ def item_batches(
                 j1 += 1
             if near:
                 cand[ncand] = j
+                cand_items[ncand] = item_of[u] if item_of.shape[0] > 0 else u
                 cand_count[1 + ncand] = cnt
                 ncand += 1
         cand_count[0] = ncand
