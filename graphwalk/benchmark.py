@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graphwalk._files import atomic_write
+
 __all__ = ["Measurement", "Table", "machine_info", "measure", "record_markdown", "rss_mib"]
 
 
@@ -163,11 +165,7 @@ def record_markdown(
     info = machine_info()
     head = f"Recorded {info['date_utc']} UTC on {info.get('cpu', '?')} ({info['cpus']} CPUs)"
     text = "\n\n".join([f"# {title}", head + (f"; command: `{command}`" if command else ""), body])
-    tmp = p.with_suffix(".md.tmp")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, p)
+    atomic_write(p, text + "\n")
     payload = {"title": title, "machine": info, "command": command, **(data or {})}
-    jtmp = p.with_suffix(".json.tmp")
-    jtmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(jtmp, p.with_suffix(".json"))
+    atomic_write(p.with_suffix(".json"), json.dumps(payload, indent=2, default=str) + "\n")
     return p

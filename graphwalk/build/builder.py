@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk._files import atomic_write
 from graphwalk.build.cluster import kmeans_level, label_level
 from graphwalk.build.graphs import (
     KNN_BACKENDS,
@@ -24,7 +26,7 @@ from graphwalk.build.graphs import (
 )
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
-from graphwalk.index.storage import MANIFEST, check_output, write_json
+from graphwalk.index.storage import MANIFEST, check_output
 from graphwalk.index.types import Graph, Level
 from graphwalk.progress import ticking
 from graphwalk.validation import as_labels, as_vectors, check_int, check_real
@@ -405,13 +407,7 @@ def _rewrite_manifest(out: Path, manifest: dict[str, Any]) -> None:
 
     The manifest is the last file ``GraphIndex.save`` writes, so the timings it holds could not
     include the write itself. ``manifest["build"]`` shares ``timings_s`` with the build, so only
-    the file is behind. It is replaced atomically (a sibling file, then ``os.replace``): a crash
-    in between leaves the first, complete manifest, lacking only ``write`` and ``total``.
+    the file is behind. It is replaced atomically (:func:`~graphwalk._files.atomic_write`): a
+    crash in between leaves the first, complete manifest, lacking only ``write`` and ``total``.
     """
-    tmp = out / f".{MANIFEST}.tmp"
-    try:
-        write_json(manifest, tmp)
-        os.replace(tmp, out / MANIFEST)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")

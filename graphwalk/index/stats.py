@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from graphwalk._files import publish_mode
+from graphwalk._files import atomic_save
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.index.types import Graph, Level
 
@@ -205,15 +204,8 @@ def plot_index(index: GraphIndex, path: str | os.PathLike[str]) -> Path:
         + (f" — {index.path.name}" if index.path else "")
     )
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent or ".")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        publish_mode(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        atomic_save(out, lambda tmp: fig.savefig(tmp, dpi=110))
     finally:
         plt.close(fig)
     return out

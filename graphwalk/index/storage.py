@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from graphwalk._files import umask_mode
 from graphwalk.errors import IndexFormatError, OutputExistsError
 
 __all__ = [
@@ -336,9 +337,7 @@ def atomic_directory(path: Path, *, overwrite: bool) -> Iterator[Path]:
     check_output(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; an index is an ordinary directory
+    os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes 0700; an index is an ordinary directory
     try:
         yield tmp
         old = None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk._files import atomic_save
 from graphwalk.index.artifact import GraphIndex
 
 __all__ = ["plot_policy", "policy_report"]
@@ -148,9 +149,4 @@ def plot_policy(
         ax.set_title("no centroids to map")
     fig.suptitle(title or "learned walker")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp)
-    os.replace(tmp, out)
-    return out
+    return atomic_save(path, fig.savefig)

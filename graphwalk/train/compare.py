@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from graphwalk._files import atomic_write
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.train.config import TrainConfig
 from graphwalk.train.data import load_splits
 from graphwalk.train.indexing import check_index, default_index
-from graphwalk.train.loop import CHECKPOINT, _atomic_write, train
+from graphwalk.train.loop import CHECKPOINT, train
 from graphwalk.train.spec import SamplerSpec, parse_specs
 
 __all__ = ["load_compare", "run_compare"]
@@ -121,7 +122,7 @@ def run_compare(
                 )
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / _PLAN, json.dumps(plan, indent=2) + "\n")
+    atomic_write(out / _PLAN, json.dumps(plan, indent=2) + "\n")
 
     n_items: int | None = None
     groups: dict[str, list[Path]] = {str(s): [] for s in specs}

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from graphwalk._files import atomic_write
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.train.config import TrainConfig
@@ -86,15 +87,6 @@ def _device(name: str, rank: int) -> torch.device:
             raise InputError("--device cuda was asked for but no GPU is visible; use --device cpu")
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     return torch.device("cpu")
-
-
-def _atomic_write(path: Path, text: str | bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(text.encode() if isinstance(text, str) else text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -305,7 +297,7 @@ def _write_tables(out: Path) -> None:
         w = csv.DictWriter(buf, fieldnames=keys or ["event"], lineterminator="\n")
         w.writeheader()
         w.writerows(recs)
-        _atomic_write(out / name, buf.getvalue())
+        atomic_write(out / name, buf.getvalue())
 
 
 def _rng_state() -> dict[str, Any]:
@@ -378,7 +370,7 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         },
         outer,
     )
-    _atomic_write(path, outer.getvalue())
+    atomic_write(path, outer.getvalue())
 
 
 def train(
@@ -570,7 +562,7 @@ def _train(
             index = GraphIndex.load(index_path)
     sampler = make_sampler(spec, index, n, cfg.batch_size, cfg.seed, rank, world)
     if fresh:  # written once everything is known to work: a refused run leaves nothing behind
-        _atomic_write(out / "config.json", cfg.to_json())
+        atomic_write(out / "config.json", cfg.to_json())
 
     steps_per_epoch = len(sampler)
     total_steps = steps_per_epoch * cfg.epochs
@@ -612,7 +604,7 @@ def _train(
                 for line in rec.read_text(encoding="utf-8").splitlines(keepends=True)
                 if line.endswith("\n") and json.loads(line)["epoch"] < epoch
             ]
-            _atomic_write(rec, "".join(kept))
+            atomic_write(rec, "".join(kept))
         batches_f = open(rec, "a", encoding="utf-8")
     t_start = time.perf_counter()
 
@@ -840,7 +832,7 @@ def _policy_files(
     report["skipped_rewards"] = int(skipped)  # the sampler drops them before the policy
     report["root_visits_per_node"] = np.asarray(diag.get("visits", [])).tolist()
     report["community_visits_per_node"] = np.asarray(diag.get("community_visits", [])).tolist()
-    _atomic_write(out / "policy.json", json.dumps(report, indent=2) + "\n")
+    atomic_write(out / "policy.json", json.dumps(report, indent=2) + "\n")
     assert spec.graph is not None
     plot_policy(diag, steps, index, spec.graph, out / "policy.png", title=str(spec))
 
@@ -885,5 +877,5 @@ def _summary(
             "checkpoint": str(out / CHECKPOINT),
         },
     }
-    _atomic_write(out / "summary.json", json.dumps(s, indent=2) + "\n")
+    atomic_write(out / "summary.json", json.dumps(s, indent=2) + "\n")
     return s

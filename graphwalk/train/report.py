@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from graphwalk._files import publish_mode
+from graphwalk._files import atomic_save, atomic_write
 from graphwalk.errors import InputError
 
 if TYPE_CHECKING:
@@ -670,18 +669,7 @@ def _new_figure() -> tuple[Figure, Any]:
 
 
 def _save_figure(fig: Figure, out_png: str | os.PathLike[str]) -> Path:
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, format="png")
-        publish_mode(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_save(out_png, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
 
 
 def _mean_min_max(
@@ -845,18 +833,6 @@ def plot_homophily(groups: Groups, out_png: str | os.PathLike[str]) -> Path:
 # --------------------------------------------------------------------------- all of it
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(
     groups: Groups,
     out_dir: str | os.PathLike[str],
@@ -896,6 +872,6 @@ def write_report(
     plot_accuracy(loaded, files["accuracy_png"], target_acc=summary["target"]["acc"])
     plot_homophily(loaded, files["homophily_png"])
     summary["files"] = {k: str(v) for k, v in files.items()}
-    _write_text(files["markdown"], render_markdown(summary))
-    _write_text(files["json"], json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
+    atomic_write(files["markdown"], render_markdown(summary))
+    atomic_write(files["json"], json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
     return summary
