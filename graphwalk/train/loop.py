@@ -47,6 +47,7 @@ from graphwalk.train.indexing import (
     graph_homophily,
     remove_index,
 )
+from graphwalk.train.metrics import METRICS, MetricsWriter, read_metrics
 from graphwalk.train.spec import SamplerSpec, parse_spec
 
 __all__ = ["CHECKPOINT", "evaluate", "make_sampler", "train"]
@@ -54,7 +55,7 @@ __all__ = ["CHECKPOINT", "evaluate", "make_sampler", "train"]
 CHECKPOINT = "checkpoint.pt"
 _FORMAT = "graphwalk-checkpoint"
 _VERSION = 2  # 2: the state inside a checksummed envelope
-_RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", CHECKPOINT)
+_RUN_FILES = ("config.json", METRICS, "summary.json", CHECKPOINT)
 
 
 # ----------------------------------------------------------------------------- set-up helpers
@@ -238,57 +239,10 @@ def evaluate(
 # ----------------------------------------------------------------------------- the run
 
 
-class _Log:
-    """metrics.jsonl (rank 0), mirrored to TensorBoard when it is installed."""
-
-    def __init__(self, out: Path, enabled: bool, purge_step: int | None) -> None:
-        self.enabled = enabled
-        self.f: io.TextIOWrapper | None = None
-        self.tb: Any = None
-        if not enabled:
-            return
-        self.f = open(out / "metrics.jsonl", "a", encoding="utf-8")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional
-            return
-        # a deep queue: with the default 10 events, add_scalar blocks on the writer thread
-        # (90-190 us a step, 14% of an mnist1d MLP step; 31 us with this queue)
-        self.tb = SummaryWriter(str(out / "tb"), purge_step=purge_step, max_queue=100_000)
-
-    def write(self, rec: dict[str, Any]) -> None:
-        if self.f is None:
-            return
-        self.f.write(json.dumps(rec) + "\n")
-        if self.tb is not None:
-            ev, step = rec["event"], rec["step"]
-            for key, v in rec.items():
-                if key not in ("event", "step", "epoch") and isinstance(v, (int, float)):
-                    if math.isfinite(v):
-                        self.tb.add_scalar(f"{ev}/{key}", v, step)
-
-    def position(self) -> int:
-        if self.f is None:
-            return 0
-        self.f.flush()
-        return self.f.tell()
-
-    def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-        if self.tb is not None:
-            self.tb.close()
-
-
 def _write_tables(out: Path) -> None:
     """metrics.csv (evaluations, refreshes) and steps.csv from metrics.jsonl."""
-    rows: dict[str, list[dict[str, Any]]] = {"eval": [], "step": []}
-    with open(out / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
-            if line.endswith("\n"):
-                rec = json.loads(line)
-                if rec.get("event") in rows:
-                    rows[rec["event"]].append(rec)
+    metrics = read_metrics(out / METRICS)
+    rows = {"eval": metrics.of("eval"), "step": metrics.of("step")}
     for name, recs in (("metrics.csv", rows["eval"]), ("steps.csv", rows["step"])):
         buf = io.StringIO()
         keys: list[str] = []
@@ -592,9 +546,9 @@ def _train(
         epoch, step = int(ck["epoch"]), int(ck["step"])
         wall_before, train_s = float(ck["wall_s"]), float(ck.get("train_s", 0.0))
         if rank == 0:
-            with open(out / "metrics.jsonl", "r+b") as f:  # drop what came after the checkpoint
+            with open(out / METRICS, "r+b") as f:  # drop what came after the checkpoint
                 f.truncate(int(ck["metrics_bytes"]))
-    log = _Log(out, rank == 0, purge_step=step + 1 if ck is not None else None)
+    log = MetricsWriter(out, rank == 0, purge_step=step + 1 if ck is not None else None)
     batches_f = None
     if cfg.record_batches:
         rec = out / f"batches-rank{rank}.jsonl"
@@ -803,7 +757,7 @@ def _train(
         if batches_f is not None:
             batches_f.close()
         log.close()
-        if rank == 0 and (out / "metrics.jsonl").exists():
+        if rank == 0 and (out / METRICS).exists():
             _write_tables(out)
     if rank == 0 and getattr(sampler, "policy", None) is not None and spec.graph is not None:
         assert index is not None
@@ -822,12 +776,9 @@ def _policy_files(
 
     diag = policy.diagnostics()
     steps: dict[str, list[Any]] = {"step": [], "reward": [], "entropy": []}
-    with open(out / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
-            rec = json.loads(line)
-            if rec["event"] == "step":
-                for key in steps:
-                    steps[key].append(rec.get(key))
+    for rec in read_metrics(out / METRICS).of("step"):
+        for key in steps:
+            steps[key].append(rec.get(key))
     report = policy_report(diag, floor=getattr(policy, "floor", None))
     report["skipped_rewards"] = int(skipped)  # the sampler drops them before the policy
     report["root_visits_per_node"] = np.asarray(diag.get("visits", [])).tolist()
@@ -840,18 +791,13 @@ def _policy_files(
 def _summary(
     out: Path, cfg: TrainConfig, steps: int, wall_s: float, train_s: float
 ) -> dict[str, Any]:
-    evals, us, hom, refresh = [], [], [], []
-    with open(out / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
-            rec = json.loads(line)
-            if rec["event"] == "eval":
-                evals.append(rec)
-            elif rec["event"] == "step":
-                us.append(rec["sampler_us"])
-                if rec["homophily"] is not None:
-                    hom.append(rec["homophily"])
-            elif rec["event"] == "refresh":
-                refresh.append(rec)
+    metrics = read_metrics(out / METRICS)
+    evals, refresh = metrics.of("eval"), metrics.of("refresh")
+    us, hom = [], []
+    for rec in metrics.of("step"):
+        us.append(rec["sampler_us"])
+        if rec["homophily"] is not None:
+            hom.append(rec["homophily"])
     accs = [e["test_acc"] for e in evals]
     s: dict[str, Any] = {
         "complete": True,
@@ -872,7 +818,7 @@ def _summary(
         if refresh
         else None,
         "files": {
-            "metrics": str(out / "metrics.jsonl"),
+            "metrics": str(out / METRICS),
             "csv": str(out / "metrics.csv"),
             "checkpoint": str(out / CHECKPOINT),
         },

@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from graphwalk._files import atomic_save, atomic_write
 from graphwalk.errors import InputError
+from graphwalk.train.metrics import read_metrics
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -164,37 +165,12 @@ def read_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             f"{m_path} is missing: the run in {path} never started training; rerun it or leave "
             "it out of the comparison"
         )
-    lines = m_path.read_bytes().split(b"\n")
-    truncated = False
-    steps: list[tuple[int, dict[str, Any]]] = []
-    evals: list[tuple[int, dict[str, Any]]] = []
-    refreshes: list[dict[str, Any]] = []
-    for lineno, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            if lineno == len(lines):  # no newline after it: the write was interrupted
-                truncated = True
-                continue
-            raise InputError(
-                f"{m_path}, line {lineno}: not valid JSON ({e}); the metrics file is damaged — "
-                "rerun the run, or delete that line to use the rest"
-            ) from e
-        if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):
-            raise InputError(
-                f"{m_path}, line {lineno}: expected a JSON object with an 'event' field; "
-                "the file was not written by `graphwalk train` or is damaged"
-            )
-        kind = obj["event"]
-        if kind == "step":
-            steps.append((lineno, obj))
-        elif kind == "eval":
-            evals.append((lineno, obj))
-        elif kind == "refresh":
-            refreshes.append(obj)
-        # other events: written by a newer version; nothing here needs them
+    metrics = read_metrics(m_path)
+    steps = metrics.numbered("step")
+    evals = metrics.numbered("eval")
+    refreshes = metrics.of("refresh")
+    truncated = metrics.truncated
+    # other events: written by a newer version; nothing here needs them
     s_path = path / "summary.json"
     summary = _read_json(s_path, "run summary") if s_path.is_file() else None
     return {
