@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphwalk._files import atomic_save
+from graphwalk.homophily import homophily
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.index.types import Graph, Level
 
@@ -36,9 +37,9 @@ def _pair_rate(h: Any) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]
 
 
 def _random_rate(y: npt.NDArray[np.int64]) -> float:
-    n = y.size
-    counts = np.unique(y, return_counts=True)[1].astype(np.float64)
-    return float((counts * (counts - 1)).sum() / (n * (n - 1))) if n > 1 else 0.0
+    """The random level: the homophily of the whole dataset (NaN without two items)."""
+    h = homophily(y)
+    return float("nan") if h is None else h
 
 
 def _homophily(comm: Any, member_labels: Any, y: npt.NDArray[np.int64]) -> dict[str, float]:

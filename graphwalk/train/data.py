@@ -3,7 +3,6 @@ baseline sampler, and the batch statistics logged per step."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from torch.utils.data import Sampler
 
 from graphwalk.datasets import VectorDataset, load_dataset
 from graphwalk.errors import InputError
+from graphwalk.homophily import homophily_of_counts
 from graphwalk.walk.sampler import batch_sizes
 
 __all__ = [
@@ -93,14 +93,10 @@ def flip_labels_in_clusters(
     return y
 
 
-def batch_homophily(labels: npt.NDArray[np.int64], n_classes: int) -> float:
-    """Share of same-label pairs among a batch's pairs (1: one class; random batches: about
-    ``sum p_c²``); ``nan`` for a batch of one item."""
-    n = labels.size
-    if n < 2:
-        return math.nan
-    c = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    return float((c * (c - 1)).sum() / (n * (n - 1)))
+def batch_homophily(labels: npt.NDArray[np.int64], n_classes: int) -> float | None:
+    """:func:`graphwalk.homophily.homophily` of a batch's labels, counted with ``bincount`` over
+    ``n_classes`` (the training loop's per-step figure); ``None`` for a batch of one item."""
+    return homophily_of_counts(np.bincount(labels, minlength=n_classes))
 
 
 class ShuffleBatchSampler(Sampler[list[int]]):

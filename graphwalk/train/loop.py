@@ -673,7 +673,7 @@ def _train(
                         "loss": lv,
                         "lr": sched.get_last_lr()[0],
                         "sampler_us": round(times[-1], 2),
-                        "homophily": None if math.isnan(hom) else round(hom, 5),
+                        "homophily": None if hom is None else round(hom, 5),
                         **(
                             {}
                             if reward is None

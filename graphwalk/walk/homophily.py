@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphwalk.benchmark import Table
+from graphwalk.homophily import homophily
 from graphwalk.index.artifact import GraphIndex
 
 __all__ = ["TENTHS", "compare_lifts", "homophily_by_tenth", "homophily_table", "profile_homophily"]
@@ -51,17 +52,15 @@ def homophily_by_tenth(
         # floor(10 * (before + m / 2) / total) in integers
         tenth = min(TENTHS - 1, (2 * TENTHS * before + TENTHS * m) // (2 * total))
         before += m
-        if m < 2:
+        h = homophily(y[np.asarray(b, dtype=np.int64)])
+        if h is None:  # a batch of one item has no pairs
             continue
-        n_c = np.unique(y[np.asarray(b, dtype=np.int64)], return_counts=True)[1]
-        h = float((n_c * (n_c - 1)).sum()) / (m * (m - 1))
         sums[tenth] += h
         sq[tenth] += h * h
         counts[tenth] += 1
     walked = np.concatenate([np.zeros(0, np.int64), *(np.asarray(b, np.int64) for b in batches)])
-    n_c = np.unique(y[walked], return_counts=True)[1].astype(np.float64)
-    n = float(total)
-    rand = float((n_c * (n_c - 1)).sum() / (n * (n - 1))) if total > 1 else float("nan")
+    r = homophily(y[walked])
+    rand = float("nan") if r is None else r
     tenths = [s / c if c else None for s, c in zip(sums, counts, strict=True)]
     overall = sum(sums) / sum(counts) if sum(counts) else None
     return _result(tenths, counts, sq, rand, overall, n_items=total, n_batches=len(sizes))

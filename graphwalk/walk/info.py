@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk.homophily import homophily
+
 __all__ = ["BatchInfo"]
 
 
@@ -40,11 +42,8 @@ class BatchInfo:
 
     @property
     def homophily(self) -> float | None:
-        """Label homophily of the batch: the share of same-label pairs (``None`` without labels
-        or for a batch of one item)."""
-        if self._homophily is None and self._source is not None and self._source[1].size > 1:
-            labels = self._source[0][self._source[1]]
-            counts = np.unique(labels, return_counts=True)[1]
-            n = labels.size
-            self._homophily = float((counts * (counts - 1)).sum() / (n * (n - 1)))
+        """Label homophily of the batch (:func:`graphwalk.homophily.homophily`: the share of
+        same-label pairs; ``None`` without labels or for a batch of one item)."""
+        if self._homophily is None and self._source is not None:
+            self._homophily = homophily(self._source[0][self._source[1]])
         return self._homophily
