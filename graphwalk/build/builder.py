@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -28,7 +27,7 @@ from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.index.storage import MANIFEST, check_output
 from graphwalk.index.types import Graph, Level
-from graphwalk.progress import ticking
+from graphwalk.progress import progress_bar, ticking
 from graphwalk.validation import as_labels, as_vectors, check_int, check_real
 
 __all__ = ["GRAPH_KINDS", "SEED_MAX", "build_index", "check_writable"]
@@ -346,17 +345,9 @@ def build_index(
     if out is not None:
         steps.append(("write", None))
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=len(steps),
-            desc="graphwalk index",
-            unit="step",
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+    bar = progress_bar(
+        enabled=progress, total=len(steps), desc="graphwalk index", unit="step", leave=True
+    )
     params: dict[str, Any] = dict(
         clusters=clusters,
         groups=list(group_sets),

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from graphwalk._files import atomic_write
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
+from graphwalk.progress import progress_bar
 from graphwalk.train.config import TrainConfig
 from graphwalk.train.data import (
     ShuffleBatchSampler,
@@ -599,19 +600,13 @@ def _train(
     if ck is None:
         do_eval(0, None)
 
-    bar: Any = None
-    if show:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=total_steps,
-            initial=step,
-            desc=f"{cfg.sampler} seed {cfg.seed}",
-            unit="step",
-            file=sys.stderr,
-            leave=False,
-            dynamic_ncols=True,
-        )
+    bar: Any = progress_bar(
+        enabled=show,
+        total=total_steps,
+        initial=step,
+        desc=f"{cfg.sampler} seed {cfg.seed}",
+        unit="step",
+    )
     y_np = y_clean
     if cfg.loss == "ce":
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy
