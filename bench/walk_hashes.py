@@ -12,7 +12,9 @@ random fill) and, with a policy, every step the policy saw (candidates, items le
     ... change the walk package ...
     .venv/bin/python bench/walk_hashes.py --out after.json --compare before.json
 
-Exit status 1 when ``--compare`` finds a configuration whose hash differs.
+Exit status 1 when ``--compare`` finds a configuration whose hash differs. (The ``er`` graph's
+edges all weigh 1, so ``er/weighted`` walks as ``er/plain``; ``knn-clusters`` and ``knn`` carry
+real weights.)
 """
 
 from __future__ import annotations
@@ -237,7 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     warnings.simplefilter("ignore")
+    fresh = not a.index.exists()
     idx = _index(a.index)
+    print(
+        f"{'built and stored' if fresh else 'loaded'} the index {a.index} ({idx.n_items} items); "
+        "SHA-256 (first 16 hex digits) of 3 epochs of batches per configuration:",
+        flush=True,
+    )
     result: dict[str, str] = {}
     for name, (kw, pol) in configurations(idx).items():
         if a.only and a.only not in name:

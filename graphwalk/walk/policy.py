@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk.errors import InputError
+
 __all__ = ["TELEPORT", "WalkPolicy", "WalkStep", "check_policy"]
 
 #: What :meth:`WalkPolicy.select` returns to ask for a teleport to a random node with items left.
@@ -131,18 +133,51 @@ _RETIRED = {
 }
 
 
-def check_policy(policy: object) -> None:
-    """Refuse what is not a :class:`WalkPolicy` (``None``: no policy, the static walk), and a
-    policy that defines the retired hooks ``choose`` or ``update``."""
+def check_policy(policy: object, graph: str | None = None, n_nodes: int | None = None) -> None:
+    """Refuse what is not a :class:`WalkPolicy` (``None``: no policy, the static walk), a policy
+    that defines the retired hooks ``choose`` or ``update``, and one made for another graph than
+    the sampler's ``graph`` of ``n_nodes`` nodes (policies that record theirs, as the learned
+    walkers do in ``graph_name`` and ``n_nodes``, also inside a wrapper's ``policy``)."""
     if policy is None:
         return
+    name = type(policy).__name__
+    retired = [h for h in _RETIRED if callable(getattr(policy, h, None))]
     if not isinstance(policy, WalkPolicy):
-        raise TypeError(f"policy should be a WalkPolicy, but got {type(policy).__name__}")
-    for name, instead in _RETIRED.items():
-        if any(name in vars(c) for c in type(policy).__mro__ if c is not WalkPolicy):
-            raise TypeError(
-                f"{type(policy).__name__} defines {name}(), a hook the sampler no longer calls; "
-                f"rename it to {instead}"
-            )
+        hint = (
+            f" (it defines {', '.join(h + '()' for h in retired)}: the retired protocol)"
+            if retired
+            else ""
+        )
+        raise TypeError(
+            f"policy should be a WalkPolicy, but got {name}{hint}; subclass "
+            "graphwalk.WalkPolicy and override select(step)"
+        )
+    own = [c for c in type(policy).__mro__ if c not in (WalkPolicy, object)]
+    old = [h for h in _RETIRED if any(h in vars(c) for c in own)]
+    if old:
+        raise TypeError(
+            f"{name} defines {' and '.join(h + '()' for h in old)}, "
+            f"{'hooks' if len(old) > 1 else 'a hook'} the sampler no longer calls; rename "
+            + "; ".join(f"{h}() to {_RETIRED[h]}" for h in old)
+        )
     if type(policy).select is WalkPolicy.select:
-        raise TypeError(f"{type(policy).__name__} should override select(step)")
+        raise TypeError(f"{name} should override select(step)")
+    chain: list[object] = []  # the policy and the policies it wraps
+    inner: object = policy
+    while inner is not None and len(chain) < 16:
+        chain.append(inner)
+        inner = getattr(inner, "policy", None)
+    for p in chain:  # the graph's name first: the clearer message
+        theirs = getattr(p, "graph_name", None)
+        if graph is not None and isinstance(theirs, str) and theirs != graph:
+            raise InputError(
+                f"the policy {type(p).__name__} was made for graph {theirs!r} but the "
+                f"sampler walks graph {graph!r}; make the policy for graph {graph!r}"
+            )
+    for p in chain:
+        count = getattr(p, "n_nodes", None)
+        if n_nodes is not None and isinstance(count, int) and count != n_nodes:
+            raise InputError(
+                f"the policy {type(p).__name__} was made for a graph of {count} nodes but "
+                f"the sampler's graph has {n_nodes}; make the policy for the sampler's graph"
+            )

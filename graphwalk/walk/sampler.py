@@ -26,7 +26,7 @@ from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
-from graphwalk.validation import check_positive_int
+from graphwalk.validation import check_int, check_positive_int
 from graphwalk.walk.cluster_walker import ClusterWalker
 from graphwalk.walk.epoch import EpochLayout, batch_sizes, dist_default, walked_items
 from graphwalk.walk.inflight import RewardLedger, check_reward, gather_rewards
@@ -72,8 +72,9 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         num_batches: batches per rank per epoch in ``replacement`` mode (default: as many as
             an epoch without replacement).
         drop_last: drop the last, incomplete round of batches (see :func:`batch_sizes`).
-        seed: the walk is a function of ``(seed, epoch)`` only: every rank computes the same global
-            walk and takes every ``world_size``-th batch from it.
+        seed: an integer in ``[0, 2**32)``; the walk is a function of ``(seed, epoch)`` only:
+            every rank computes the same global walk and takes every ``world_size``-th batch
+            from it.
         rank, world_size: default from ``torch.distributed`` when initialised, else 0 and 1.
         dataset: if given, its length must equal the index's number of items, or it is a
             ``torch.utils.data.Subset`` of the indexed dataset (see ``items``).
@@ -161,11 +162,13 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             )
         self.k: int | None = None if g.kind == "item" else (4 if k is None else int(k))
         self.mix, self.restart, self.weighted = float(mix), float(restart), bool(weighted)
-        self.replacement, self.drop_last, self.seed = bool(replacement), bool(drop_last), int(seed)
+        self.replacement, self.drop_last = bool(replacement), bool(drop_last)
+        #: in [0, 2**32): the epoch order is seeded with 32 bits of it
+        self.seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
         self.rank, self.world_size = dist_default(rank, world_size)
         if n < self.world_size:
             raise InputError(f"{n} items cannot be shared by world_size={self.world_size} ranks")
-        check_policy(policy)
+        check_policy(policy, self.graph_name, g.n_nodes)
         self.policy = policy
         self._layout = layout = EpochLayout.build(
             n,
@@ -303,6 +306,8 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 inflight.append((plan.epoch, gb))
             batch = items[bounds[gb] : bounds[gb + 1]]
             yield (batch if pos is None else pos[batch]).tolist()
+        if not self._ledger.tracking:
+            self._warn_unreported(f"walked epoch {plan.epoch}")
 
     # ------------------------------------------------------------------ the walk
     def _get_plan(self, epoch: int) -> EpochPlan:
@@ -485,7 +490,17 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
         holds for that epoch (e.g. the older copy a ``StatefulDataLoader`` with workers took when
         it prefetched the batch) only moves the position: the longer record of choices and the
         policy state that goes with it are kept."""
-        check_settings(state, self._settings(), self.kind)
+        mine = self._settings()
+        theirs = state.get("settings") if isinstance(state, dict) else None
+        theirs_index = theirs.get("index") if isinstance(theirs, dict) else None
+        if (
+            isinstance(theirs_index, str)
+            and theirs_index.startswith("crc:")
+            and not mine["index"].startswith("crc:")
+            and theirs_index == f"crc:{crc(*self._walker.arrays)}"
+        ):  # a state of this index taken before it was saved: the same arrays, checked
+            mine["index"] = theirs_index
+        check_settings(state, mine, self.kind)
         epoch, position = check_position(state, self.num_batches)
         driver = self._driver
         if driver is not None:
@@ -514,11 +529,11 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
             return
         self._warned_unreported = True
         warnings.warn(
-            f"the sampler's policy {type(self.policy).__name__} {what} without a single "
-            f"sampler.report(): it learns nothing, and its state resumes after batch "
-            f"{self._yielded} of epoch {self._epoch}, the last one yielded (a DataLoader with "
-            "workers yields ahead of training); call sampler.report(reward) after each training "
-            "step",
+            f"the sampler with policy {type(self.policy).__name__} {what} without a single "
+            "sampler.report(): the policy gets no rewards, and a state saved now resumes after "
+            f"batch {self._yielded} of epoch {self._epoch}, the last one yielded (a DataLoader "
+            "with workers yields ahead of training); call sampler.report(reward), or report() "
+            "without a reward, after each training step",
             RuntimeWarning,
             stacklevel=4,
         )

@@ -643,7 +643,9 @@ def test_the_retired_hooks_are_refused_with_their_replacement(index):
     class NoSelect(WalkPolicy):
         pass
 
-    with pytest.raises(TypeError, match=r"OldChoose defines choose\(\).*rename it to select"):
+    with pytest.raises(
+        TypeError, match=r"OldChoose defines choose\(\), a hook.*rename choose\(\) to select"
+    ):
         _sampler(index, "er", OldChoose())
     with pytest.raises(TypeError, match=r"OldUpdate defines update\(\).*learn\(step, reward\)"):
         _sampler(index, "knn", OldUpdate([]))
@@ -673,3 +675,41 @@ def test_a_policy_never_reported_to_resumes_after_the_last_batch_yielded(index, 
     s.report(1.0)
     s.report(1.0)
     assert s.state_dict()["yielded"] == 2
+
+
+def test_a_policy_for_another_graph_is_refused_when_the_sampler_is_made(index):
+    from graphwalk.learn import make_policy
+
+    with pytest.raises(InputError, match=r"made for graph 'er' but the sampler walks graph 'knn'"):
+        _sampler(index, "knn", make_policy("exp3s", index, "er"))
+    with pytest.raises(InputError, match=r"made for graph 'knn'.*walks graph 'er'"):
+        _sampler(index, "er", make_policy("exp3s", index, "knn", floor="auto"))  # wrapped too
+
+
+def test_both_retired_hooks_are_named_and_a_non_policy_is_told_to_subclass(index):
+    class Old(WalkPolicy):
+        def choose(self, batch, previous_root, candidates, remaining):
+            return TELEPORT
+
+        def update(self, batch, reward):
+            pass
+
+    class Duck:
+        def choose(self, batch, previous_root, candidates, remaining):
+            return TELEPORT
+
+    with pytest.raises(TypeError, match=r"Old defines choose\(\) and update\(\).*select.*learn"):
+        _sampler(index, "er", Old())
+    with pytest.raises(TypeError, match=r"Duck \(it defines choose\(\).*subclass graphwalk"):
+        _sampler(index, "er", Duck())
+
+
+def test_a_policy_sampler_never_reported_to_says_so_at_the_end_of_the_epoch(index):
+    s = _sampler(index, "er", LearningPolicy(index.graph("er").n_nodes))
+    with pytest.warns(RuntimeWarning, match=r"walked epoch 0 without a single sampler.report"):
+        list(s)
+    r = _sampler(index, "er", LearningPolicy(index.graph("er").n_nodes))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a loop that reports hears nothing
+        for _ in r:
+            r.report(None)

@@ -906,3 +906,29 @@ def test_numpy_scalars_are_accepted_where_numbers_are(index):
     s = GraphWalkBatchSampler(index, np.int64(40), graph="er", mix=np.float32(0.1), k=np.int32(2))
     assert abs(s.mix - 0.1) < 1e-6 and s.k == 2 and s.batch_size == 40
     assert sorted(_flat(s)) == list(range(700))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, None, True])
+def test_the_seed_is_checked(index, seed):
+    with pytest.raises((InputError, TypeError), match="seed"):
+        GraphWalkBatchSampler(index, 50, graph="er", seed=seed)
+
+
+def test_a_state_taken_before_the_index_was_saved_loads_after(tmp_path):
+    x, y = make_blobs(n=300, dim=4, centers=3)
+    idx = gw.build_index(x, labels=y, clusters=6, graphs=["er", "knn"], k=4, seed=0)
+    for graph in ("er", "knn"):
+        kw = {"k": 2} if graph == "er" else {}
+        s = GraphWalkBatchSampler(idx, 16, graph=graph, **kw)
+        it = iter(s)
+        head = [next(it) for _ in range(5)]
+        state = s.state_dict()
+        rest = list(it)
+        idx.save(tmp_path / f"{graph}.gw")
+        for target in (idx, gw.GraphIndex.load(tmp_path / f"{graph}.gw")):
+            t = GraphWalkBatchSampler(target, 16, graph=graph, **kw)
+            t.load_state_dict(state)
+            assert head + list(t) == head + rest
+        other = gw.build_index(x[::-1].copy(), labels=y, clusters=6, graphs=[graph], k=4, seed=0)
+        with pytest.raises(InputError, match="the state was saved with index="):
+            GraphWalkBatchSampler(other, 16, graph=graph, **kw).load_state_dict(state)
