@@ -7,7 +7,7 @@ expect (``ValueError`` for bad values, ``FileExistsError`` for an existing outpu
 
 from __future__ import annotations
 
-__all__ = ["GraphwalkError", "IndexFormatError", "InputError", "OutputExistsError"]
+__all__ = ["GraphwalkError", "IndexFormatError", "InputError", "OutputExistsError", "Preempted"]
 
 
 class GraphwalkError(Exception):
@@ -24,3 +24,12 @@ class IndexFormatError(GraphwalkError, ValueError):
 
 class OutputExistsError(GraphwalkError, FileExistsError):
     """The output path exists and overwriting was not asked for."""
+
+
+class Preempted(KeyboardInterrupt):
+    """A training run stopped on a SIGTERM after writing its checkpoint at ``step`` in ``out``
+    (a ``KeyboardInterrupt``: whatever stops a run on Ctrl-C also stops it on this)."""
+
+    def __init__(self, step: int, out: object) -> None:
+        super().__init__(f"stopped by SIGTERM after step {step}; checkpoint in {out}")
+        self.step, self.out = step, out

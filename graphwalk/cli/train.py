@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from graphwalk.cli.index import _int, _real
+from graphwalk.errors import Preempted
 
 # settings that map one-to-one onto TrainConfig fields (flag name -> field)
 _FIELDS = (
@@ -30,6 +31,7 @@ _FIELDS = (
     "label_noise",
     "noise_in_clusters",
     "eval_every",
+    "checkpoint_every",
     "temperature",
     "knn_k",
     "layers",
@@ -164,6 +166,13 @@ def register(sub: Any) -> None:
     m.add_argument(
         "--eval-every", type=_int(0), metavar="STEPS", help="also evaluate every STEPS steps"
     )
+    m.add_argument(
+        "--checkpoint-every",
+        type=_int(0),
+        metavar="STEPS",
+        help="also checkpoint every STEPS steps inside an epoch (a SIGTERM checkpoints at the "
+        "next step and stops; default: at epoch ends only)",
+    )
     a = p.add_argument_group("activation graphs")
     a.add_argument(
         "--layers", metavar="NAME[,NAME...]", help="index the model's activations at these modules"
@@ -291,6 +300,19 @@ def run(args: argparse.Namespace) -> int:
         warnings.showwarning = _show_warning
         try:
             return _run(args)
+        except Preempted as e:
+            import os
+
+            n = int(os.environ.get("WORLD_SIZE", "1"))
+            how = (
+                f"torchrun --nproc-per-node {n} -m graphwalk train" if n > 1 else "graphwalk train"
+            )
+            print(
+                f"graphwalk train: stopped by SIGTERM after step {e.step}, its checkpoint written "
+                f"in {e.out}: continue with {how} --resume {e.out}",
+                file=sys.stderr,
+            )
+            return 143  # 128 + SIGTERM, as a shell reports a job the signal ended
         except KeyboardInterrupt:
             out = args.resume or args.out
             if out and _resumable(Path(out)):

@@ -49,6 +49,8 @@ class TrainConfig:
         noise_in_clusters: flip them in a few k-means clusters instead of uniformly (see
             :func:`graphwalk.train.data.flip_labels_in_clusters`).
         eval_every: also evaluate every this many steps (0: after each epoch only).
+        checkpoint_every: also write the checkpoint every this many steps, inside an epoch (0:
+            at epoch ends only); a SIGTERM writes one at the next step and stops the run.
         temperature, knn_k: supcon's temperature and the kNN classifier's neighbours.
         layers, refresh_every: activation graphs: the item vectors are the model's activations
             at these modules (one kNN graph each), recomputed every ``refresh_every`` epochs.
@@ -76,6 +78,7 @@ class TrainConfig:
     label_noise: float = 0.0
     noise_in_clusters: bool = False
     eval_every: int = 0
+    checkpoint_every: int = 0
     temperature: float = 0.1
     knn_k: int = 20
     layers: list[str] = field(default_factory=list)
@@ -132,6 +135,7 @@ class TrainConfig:
         c.batch_size = check_int("batch_size", c.batch_size, minimum=1)
         c.seed = check_int("seed", c.seed, minimum=0, maximum=2**32 - 1)
         c.eval_every = check_int("eval_every", c.eval_every, minimum=0)
+        c.checkpoint_every = check_int("checkpoint_every", c.checkpoint_every, minimum=0)
         c.knn_k = check_int("knn_k", c.knn_k, minimum=1)
         c.index_k = check_int("index_k", c.index_k, minimum=1)
         c.refresh_every = check_int("refresh_every", c.refresh_every, minimum=0)

@@ -19,7 +19,9 @@ import math
 import os
 import random
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from graphwalk._files import atomic_write
-from graphwalk.errors import InputError
+from graphwalk.errors import InputError, Preempted
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.progress import progress_bar
 from graphwalk.train.config import TrainConfig
@@ -89,6 +91,54 @@ def _device(name: str, rank: int) -> torch.device:
             raise InputError("--device cuda was asked for but no GPU is visible; use --device cpu")
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     return torch.device("cpu")
+
+
+class _SigTerm:
+    """Turns a SIGTERM (what cluster schedulers send before they kill a job) into a request to
+    checkpoint at the next step and stop. Installed for the run on the main thread only (signal
+    handlers can be set nowhere else), the previous handler restored after it."""
+
+    def __init__(self) -> None:
+        self.flag = False
+        self.previous: Any = None
+        self.installed = False
+
+    @classmethod
+    def install(cls) -> _SigTerm:
+        st = cls()
+        if threading.current_thread() is threading.main_thread():
+
+            def handler(signum: int, frame: Any) -> None:
+                del signum, frame
+                st.flag = True
+
+            st.previous = signal.signal(signal.SIGTERM, handler)
+            st.installed = True
+        return st
+
+    def requested(self, world: int, *, at_boundary: bool) -> bool:
+        """Whether to stop now. One process: as soon as the signal came. Under
+        ``torch.distributed`` the ranks agree (the signal may reach them at different steps) at
+        checkpoint boundaries and epoch ends only, with one ``all_reduce``."""
+        if world == 1:
+            return self.flag
+        if not at_boundary:
+            return False
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if self.flag else 0.0])
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def restore(self) -> None:
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.installed = False
+
+
+def _before(rec: dict[str, Any], done: tuple[int, int]) -> bool:
+    """Whether a recorded batch (``epoch``, ``batch``) comes before ``done`` = (epoch, batch)."""
+    return (int(rec["epoch"]), int(rec.get("batch", 0))) < done
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -538,6 +588,7 @@ def _train(
 
     epoch, step, wall_before = 0, 0, 0.0
     train_s = 0.0
+    in_epoch: dict[str, Any] | None = None
     if ck is not None:
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
@@ -546,6 +597,7 @@ def _train(
         _set_rng_state(ck["rng"])
         epoch, step = int(ck["epoch"]), int(ck["step"])
         wall_before, train_s = float(ck["wall_s"]), float(ck.get("train_s", 0.0))
+        in_epoch = ck.get("in_epoch")  # a checkpoint taken inside an epoch (--checkpoint-every)
         if rank == 0:
             with open(out / METRICS, "r+b") as f:  # drop what came after the checkpoint
                 f.truncate(int(ck["metrics_bytes"]))
@@ -553,11 +605,12 @@ def _train(
     batches_f = None
     if cfg.record_batches:
         rec = out / f"batches-rank{rank}.jsonl"
-        if ck is not None and rec.exists():  # keep the epochs the checkpoint holds
+        if ck is not None and rec.exists():  # keep the batches the checkpoint holds
+            done = (epoch, int(in_epoch["batch"]) if in_epoch is not None else 0)
             kept = [
                 line
                 for line in rec.read_text(encoding="utf-8").splitlines(keepends=True)
-                if line.endswith("\n") and json.loads(line)["epoch"] < epoch
+                if line.endswith("\n") and _before(json.loads(line), done)
             ]
             atomic_write(rec, "".join(kept))
         batches_f = open(rec, "a", encoding="utf-8")
@@ -629,14 +682,51 @@ def _train(
         # the per-node loss feature is local to a rank: fed on one process only, where every
         # rank's policy would otherwise diverge
         record_loss = getattr(learner, "record_loss", None) if world == 1 else None
+    if in_epoch is not None and reward is not None and "reward" in in_epoch:
+        reward.load_state_dict(in_epoch["reward"])
+    sigterm = _SigTerm.install()
+
+    def checkpoint(in_epoch_state: dict[str, Any] | None) -> None:
+        """Write the checkpoint (rank 0): at an epoch's end, or inside one."""
+        if batches_f is not None:  # every rank's record holds what the checkpoint holds
+            batches_f.flush()
+        if rank != 0:
+            return
+        state = {
+            "world_size": world,
+            "config": cfg.to_dict(),
+            "epoch": epoch,
+            "step": step,
+            "model": net.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "sampler": sampler.state_dict(),
+            "rng": _rng_state(),
+            "metrics_bytes": log.position(),
+            "index": None if index_path is None or cfg.index else index_path.name,
+            "wall_s": wall(),
+            "train_s": train_s,
+        }
+        if in_epoch_state is not None:
+            state["in_epoch"] = in_epoch_state
+        _save_checkpoint(out / CHECKPOINT, state)
+
     try:
         while epoch < cfg.epochs:
-            sampler.set_epoch(epoch)
-            t_epoch = time.perf_counter()
-            eval_in_loop = 0.0
             times: list[float] = []
-            losses: list[float] = []
-            for b, idx in enumerate(_timed(iter(sampler), times)):
+            if in_epoch is None:
+                sampler.set_epoch(epoch)
+                t_epoch = time.perf_counter()
+                eval_in_loop = 0.0
+                losses: list[float] = []
+                b0 = 0
+            else:  # resumed inside this epoch: the sampler's state holds the rest of it
+                t_epoch = time.perf_counter() - float(in_epoch["elapsed"])
+                eval_in_loop = float(in_epoch["eval_in_loop"])
+                losses = [float(v) for v in in_epoch["losses"]]
+                b0 = int(in_epoch["batch"])
+                in_epoch = None
+            for b, idx in enumerate(_timed(iter(sampler), times), start=b0):
                 ids = torch.as_tensor(idx, device=device)
                 x, y = train_x[ids], train_y[ids]
                 loss = loss_fn(model(x), y)
@@ -696,6 +786,21 @@ def _train(
                     eval_in_loop += time.perf_counter() - t_ev
                 if stop_after_steps is not None and step >= stop_after_steps:
                     raise KeyboardInterrupt
+                due = bool(cfg.checkpoint_every) and step % cfg.checkpoint_every == 0
+                stop = sigterm.requested(world, at_boundary=due)
+                if (due or stop) and not unreported:  # no reward in flight: an exact state
+                    checkpoint(
+                        {
+                            "batch": b + 1,
+                            "losses": losses,
+                            "eval_in_loop": eval_in_loop,
+                            "elapsed": time.perf_counter() - t_epoch,
+                            **({} if reward is None else {"reward": reward.state_dict()}),
+                        }
+                    )
+                    _barrier(world)
+                    if stop:
+                        raise Preempted(step, out)
             if reward is not None:  # rewards still awaited (gar: the epoch's last batch)
                 for rw in reward.finish():
                     sampler.report(rw)
@@ -726,27 +831,15 @@ def _train(
                     index = GraphIndex.load(index_path)
                 sampler = make_sampler(spec, index, n, cfg.batch_size, cfg.seed, rank, world)
                 sampler.set_epoch(epoch)
+            checkpoint(None)
             if rank == 0:
-                state = {
-                    "world_size": world,
-                    "config": cfg.to_dict(),
-                    "epoch": epoch,
-                    "step": step,
-                    "model": net.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "sampler": sampler.state_dict(),
-                    "rng": _rng_state(),
-                    "metrics_bytes": log.position(),
-                    "index": None if index_path is None or cfg.index else index_path.name,
-                    "wall_s": wall(),
-                    "train_s": train_s,
-                }
-                _save_checkpoint(out / CHECKPOINT, state)
                 if old_index is not None and old_index.parent == out:
                     remove_index(old_index)
             _barrier(world)
+            if epoch < cfg.epochs and sigterm.requested(world, at_boundary=True):
+                raise Preempted(step, out)  # (rewards were in flight inside the epoch)
     finally:
+        sigterm.restore()
         if bar is not None:
             bar.close()
         if batches_f is not None:

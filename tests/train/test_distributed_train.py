@@ -14,7 +14,7 @@ import pytest
 
 from graphwalk.train.loop import CHECKPOINT, load_checkpoint
 from graphwalk.walk.sampler import batch_sizes
-from tests.train.conftest import DIGITS_TRAIN, read_batches, read_metrics
+from tests.train.conftest import DIGITS_TRAIN, read_batches, read_metrics, without_timing
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (tests/train/ is two below)
 
@@ -141,3 +141,67 @@ def test_two_gloo_ranks_with_a_learned_walker_decide_alike(tmp_path):
     # every global batch was decided on each rank and every rank's reward was learned
     assert rep["decisions"] == 2 * per_rank
     assert rep["rewards_seen"] == 2 * per_rank
+
+
+WORKER_PREEMPT = r"""
+import json, sys
+import torch
+torch.set_num_threads(1)
+import torch.distributed as dist
+from graphwalk.train.config import TrainConfig
+from graphwalk.train.loop import train
+run, stop, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "resume"
+cfg = TrainConfig(dataset="digits", sampler="er:policy=exp3s", epochs=2, batch_size=64,
+                  record_batches=True, device="cpu", checkpoint_every=4)
+try:
+    train(cfg, run, progress=False, resume=resume, stop_after_steps=stop if stop > 0 else None)
+except KeyboardInterrupt:
+    pass
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_resume_inside_an_epoch_exactly(tmp_path):
+    """Both ranks stop inside epoch 2 after a checkpoint taken inside it, resume from it, and end
+    as two ranks that never stopped: rank 0's metrics and both ranks' batches."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER_PREEMPT)
+
+    def launch(run, stop, mode):
+        env = {
+            **os.environ,
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(_free_port()),
+            "WORLD_SIZE": "2",
+            "LOCAL_WORLD_SIZE": "2",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(script), str(run), str(stop), mode],
+                env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            )
+            for r in range(2)
+        ]
+        try:
+            assert [p.wait(timeout=300) for p in procs] == [0, 0]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+
+    full, part = tmp_path / "full", tmp_path / "part"
+    launch(full, 0, "fresh")
+    per_epoch = len(read_batches(full, 0)) // 2
+    stop = per_epoch + 9
+    launch(part, stop, "fresh")
+    ck = load_checkpoint(part / CHECKPOINT)
+    assert (ck["epoch"], ck["step"]) == (1, stop // 4 * 4)  # the last multiple of 4, inside
+    assert ck["in_epoch"]["batch"] == ck["step"] - per_epoch
+    launch(part, 0, "resume")
+    assert without_timing(read_metrics(part)) == without_timing(read_metrics(full))
+    for r in range(2):
+        assert read_batches(part, r) == read_batches(full, r)
