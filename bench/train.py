@@ -377,9 +377,9 @@ def _end_to_end(
 
 
 def _logging_cost(tmp: Path, n: int) -> dict[str, float]:
-    """µs per step record of the loop's ``_Log.write`` (metrics.jsonl, and TensorBoard's four
+    """µs per step record of the loop's ``MetricsWriter.write`` (metrics.jsonl, and TensorBoard's four
     ``add_scalar`` when tensorboard is installed), and of ``batch_homophily``."""
-    from graphwalk.train.loop import _Log
+    from graphwalk.train.metrics import MetricsWriter
 
     rec = {
         "event": "step",
@@ -394,7 +394,7 @@ def _logging_cost(tmp: Path, n: int) -> dict[str, float]:
     for name, tb in (("json", False), ("json_tb", True)):
         d = tmp / f"log-{name}"
         d.mkdir()
-        log = _Log(d, True, None)
+        log = MetricsWriter(d, True, None)
         if not tb:
             if log.tb is not None:
                 log.tb.close()
