@@ -4,7 +4,8 @@ The kernels are ``@njit(cache=True)``. Numba stores their machine code in ``NUMB
 when set, else in the package's ``__pycache__``, else under ``~/.cache/numba``; when none of these
 can be written, *defining* a cached function raises ``RuntimeError`` and ``import graphwalk``
 fails (a system-wide install used from an account without a writable home: containers, CI, batch
-jobs). Imported first by ``graphwalk/__init__.py``, this module asks Numba itself whether it can
+jobs). Imported first by every module that defines kernels (not by ``import graphwalk``, which
+stays light), this module asks Numba itself whether it can
 cache a function of this package and, when it cannot, points ``NUMBA_CACHE_DIR`` at a private
 directory under the system temporary directory, or, when even that cannot be written, turns
 caching off. Either fallback warns once per process; ``NUMBA_CACHE_DIR`` is set in ``os.environ``
@@ -27,7 +28,7 @@ CACHE_STATUS = "numba"
 
 
 #: the package's directories whose modules define ``cache=True`` kernels
-_KERNEL_DIRS = ("", "index", "build", "walk")
+_KERNEL_DIRS = ("", "index", "build", "walk", "walk/kernels")
 
 
 def _can_cache() -> bool:

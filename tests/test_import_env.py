@@ -41,7 +41,7 @@ def _unwritable_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
         site / "graphwalk",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    for pkg in [site / "graphwalk", *(p for p in (site / "graphwalk").iterdir() if p.is_dir())]:
+    for pkg in [site / "graphwalk", *(p for p in (site / "graphwalk").rglob("*") if p.is_dir())]:
         (pkg / "__pycache__").write_text("not a directory")
     home = tmp_path / "home"
     home.write_text("not a directory")
@@ -97,7 +97,7 @@ def test_no_warning_when_the_package_cache_is_writable(tmp_path):
             "-W",
             "error::RuntimeWarning",
             "-c",
-            "import graphwalk, numba; print(numba.config.CACHE_DIR)",
+            "import graphwalk.walk, numba; print(numba.config.CACHE_DIR)",
         ],
         env,
         tmp_path,
@@ -114,7 +114,7 @@ def test_a_users_own_writable_cache_dir_is_kept(tmp_path):
             "-W",
             "error::RuntimeWarning",
             "-c",
-            "import graphwalk, numba; print(numba.config.CACHE_DIR)",
+            "import graphwalk.walk, numba; print(numba.config.CACHE_DIR)",
         ],
         env,
         tmp_path,
@@ -129,7 +129,8 @@ def test_a_shared_fallback_dir_that_others_can_write_is_not_used(tmp_path):
     planted = tmp_path / "tmp" / f"graphwalk-numba-{uid}"
     planted.mkdir()
     planted.chmod(0o777)  # anyone could have put a crafted cache file there
-    r = _run(["-c", "import graphwalk, numba; print(numba.config.CACHE_DIR)"], env, tmp_path)
+    probe = "import graphwalk.walk.kernels, numba; print(numba.config.CACHE_DIR)"
+    r = _run(["-c", probe], env, tmp_path)  # the cache is probed when kernels are first imported
     assert r.returncode == 0, r.stderr
     used = Path(r.stdout.strip())
     assert used.parent == tmp_path / "tmp" and used != planted
@@ -144,3 +145,25 @@ def test_no_cache_at_all_when_nothing_can_be_written(tmp_path):
     assert r.returncode == 0, r.stderr
     warnings = _warnings(r.stderr)
     assert len(warnings) == 1 and "without a cache" in warnings[0], r.stderr
+
+
+def test_import_graphwalk_is_light(tmp_path):
+    """``import graphwalk`` loads neither torch nor Numba nor pyarrow, and probes no cache; the
+    public names load them on first use."""
+    code = (
+        "import sys, graphwalk\n"
+        "heavy = [m for m in ('torch', 'numba', 'pyarrow', 'graphwalk._numba_cache') "
+        "if m in sys.modules]\n"
+        "print(heavy)\n"
+        "graphwalk.GraphWalkBatchSampler\n"
+        "print(sorted(m for m in ('torch', 'numba', 'graphwalk._numba_cache') if m in sys.modules))\n"
+        "print('walk' in dir(graphwalk), graphwalk.walk.__name__)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "[]"
+    assert lines[1] == "['graphwalk._numba_cache', 'numba', 'torch']"
+    assert lines[2] == "True graphwalk.walk"
+    with pytest.raises(AttributeError, match="no attribute 'GraphWalker'"):
+        graphwalk.GraphWalker  # noqa: B018

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from graphwalk import _numba_cache  # noqa: F401  (first: before any kernel is defined)
 from graphwalk.errors import InputError
 from graphwalk.index.types import Graph, WalkOrder
 from graphwalk.progress import progress

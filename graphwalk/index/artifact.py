@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from graphwalk import _numba_cache  # noqa: F401  (first: before any kernel is defined)
 from graphwalk.errors import IndexFormatError, InputError
 from graphwalk.index.storage import (
     FORMAT_NAME,

@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from graphwalk import _numba_cache  # noqa: F401  (first: before any kernel is defined)
 from graphwalk.errors import InputError
 from graphwalk.walk.epoch import mix_counts as _mix_counts
 

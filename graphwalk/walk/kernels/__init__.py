@@ -11,6 +11,7 @@ only on the seed, never on the thread count or on global NumPy state.
 - :mod:`.pick`: the weighted draw they share and the codes for a ROOT forced by a policy.
 """
 
+from graphwalk import _numba_cache  # noqa: F401  (first: before any kernel is defined)
 from graphwalk.walk.epoch import mix_counts
 from graphwalk.walk.kernels.cluster import cluster_batches
 from graphwalk.walk.kernels.item import BLOCK_SHIFT, item_batches
