@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import csv
-import hashlib
 import io
 import json
 import math
@@ -35,6 +34,7 @@ from graphwalk._files import atomic_write
 from graphwalk.errors import InputError, Preempted
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.progress import progress_bar
+from graphwalk.train.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from graphwalk.train.config import TrainConfig
 from graphwalk.train.data import (
     ShuffleBatchSampler,
@@ -55,9 +55,6 @@ from graphwalk.train.spec import SamplerSpec, parse_spec
 
 __all__ = ["CHECKPOINT", "evaluate", "make_sampler", "train"]
 
-CHECKPOINT = "checkpoint.pt"
-_FORMAT = "graphwalk-checkpoint"
-_VERSION = 2  # 2: the state inside a checksummed envelope
 _RUN_FILES = ("config.json", METRICS, "summary.json", CHECKPOINT)
 
 
@@ -322,60 +319,6 @@ def _set_rng_state(st: dict[str, Any]) -> None:
     random.setstate(st["python"])
     if "cuda" in st and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(st["cuda"])
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a run's checkpoint; a truncated, corrupt or foreign file is one ``InputError``.
-
-    .. warning:: The checkpoint is unpickled (it holds NumPy RNG state and the sampler's state):
-       resume only runs you trust.
-    """
-    corrupt = (
-        f"checkpoint {path} is corrupt or truncated ({{}}); it cannot be resumed: start the run "
-        "again with --overwrite"
-    )
-    try:
-        outer = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise InputError(corrupt.format(type(exc).__name__)) from exc
-    if not isinstance(outer, dict) or outer.get("format") != _FORMAT:
-        raise InputError(
-            f"{path} is not a graphwalk training checkpoint; start the run again with --overwrite"
-        )
-    if outer.get("version") != _VERSION:
-        raise InputError(
-            f"checkpoint {path} has version {outer.get('version')!r}; this graphwalk reads "
-            f"{_VERSION}"
-        )
-    payload = outer.get("payload")
-    if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != outer.get("sha256"):
-        raise InputError(corrupt.format("its SHA-256 does not match its content"))
-    try:
-        ck = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
-    except Exception as exc:  # pragma: no cover - a matching checksum over a bad payload
-        raise InputError(corrupt.format(type(exc).__name__)) from exc
-    if not isinstance(ck, dict):
-        raise InputError(corrupt.format("no state inside"))
-    return ck
-
-
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """The state serialised, with its SHA-256 beside it (a flipped bit is refused on resume),
-    written to a temporary name and renamed into place."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    payload = buf.getvalue()
-    outer = io.BytesIO()
-    torch.save(
-        {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "sha256": hashlib.sha256(payload).hexdigest(),
-            "payload": payload,
-        },
-        outer,
-    )
-    atomic_write(path, outer.getvalue())
 
 
 def train(
@@ -709,7 +652,7 @@ def _train(
         }
         if in_epoch_state is not None:
             state["in_epoch"] = in_epoch_state
-        _save_checkpoint(out / CHECKPOINT, state)
+        save_checkpoint(out / CHECKPOINT, state)
 
     try:
         while epoch < cfg.epochs:

@@ -294,6 +294,7 @@ def test_resume_depends_on_the_walkers_state(tmp_path, digits_train):
     """The resumed run equals the uninterrupted one because the policy's state was restored:
     a walker that forgot what it learned makes other choices."""
     from graphwalk.train import loop
+    from graphwalk.train.checkpoint import save_checkpoint
 
     settings = {"sampler": "er:policy=exp3s", "epochs": 2, "record_batches": True}
     full = digits_train(tmp_path / "full", **settings)
@@ -309,7 +310,7 @@ def test_resume_depends_on_the_walkers_state(tmp_path, digits_train):
         1,
     )
     ck["sampler"]["policy"] = fresh.policy.state_dict()  # learned nothing
-    loop._save_checkpoint(part / CHECKPOINT, ck)  # checksummed again, as the run writes it
+    save_checkpoint(part / CHECKPOINT, ck)  # checksummed again, as the run writes it
     digits_train(part, resume=True)
     assert read_batches(part)[:DIGITS_STEPS] == read_batches(full)[:DIGITS_STEPS]
     assert read_batches(part)[DIGITS_STEPS:] != read_batches(full)[DIGITS_STEPS:]
