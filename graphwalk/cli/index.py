@@ -11,43 +11,7 @@ from typing import Any
 
 from graphwalk.build.builder import GRAPH_KINDS, SEED_MAX
 from graphwalk.build.graphs import KNN_BACKENDS
-
-
-def _int(low: int, high: int | None = None) -> Any:
-    """An argparse ``type=`` for an integer in ``[low, high]`` (refused with the range)."""
-    rng = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {rng}, but got {text!r}") from None
-        if v < low or (high is not None and v > high):
-            raise argparse.ArgumentTypeError(f"must be {rng}, but got {v}")
-        return v
-
-    return parse
-
-
-def _real(*, high: float | None = None, zero: bool = False) -> Any:
-    """An argparse ``type=`` for a finite number > 0 (>= 0 with ``zero``; and <= ``high``)."""
-    low = "[0" if zero else "(0"
-    rng = f"a number {'>=' if zero else '>'} 0" if high is None else f"a number in {low}, {high:g}]"
-
-    def parse(text: str) -> float:
-        import math
-
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {rng}, but got {text!r}") from None
-        if not math.isfinite(v):
-            raise argparse.ArgumentTypeError(f"must be a finite number, but got {text!r}")
-        if not ((v >= 0 if zero else v > 0) and (high is None or v <= high)):
-            raise argparse.ArgumentTypeError(f"must be {rng}, but got {v:g}")
-        return v
-
-    return parse
+from graphwalk.cli.types import int_in, real_in
 
 
 def register(sub: Any) -> None:
@@ -111,7 +75,7 @@ def register(sub: Any) -> None:
     c = p.add_argument_group("clustering")
     c.add_argument(
         "--clusters",
-        type=_int(1),
+        type=int_in(1),
         metavar="K",
         help="faiss k-means with K clusters (an integer >= 1)",
     )
@@ -133,14 +97,14 @@ def register(sub: Any) -> None:
     g.add_argument("--graph-level", metavar="LEVEL", help="level the cluster graphs are built over")
     g.add_argument(
         "--degree",
-        type=_real(),
+        type=real_in(),
         metavar="D",
         help="ER mean degree, a number > 0 (default min(10, K-1); above K-1 the graph is "
         "complete, with a warning)",
     )
     g.add_argument(
         "--p",
-        type=_real(high=1.0),
+        type=real_in(high=1.0),
         metavar="P",
         help="ER edge probability in (0, 1] (instead of --degree)",
     )
@@ -152,7 +116,7 @@ def register(sub: Any) -> None:
     )
     g.add_argument(
         "--k",
-        type=_int(1),
+        type=int_in(1),
         default=10,
         metavar="K",
         help="neighbours per node for kNN graphs, an integer >= 1 and below the number of "
@@ -167,7 +131,7 @@ def register(sub: Any) -> None:
     )
     g.add_argument(
         "--recall-sample",
-        type=_int(1),
+        type=int_in(1),
         default=1000,
         metavar="N",
         help="items checked against exact search to measure kNN recall, an integer >= 1 "
@@ -178,7 +142,7 @@ def register(sub: Any) -> None:
     o.add_argument("--overwrite", action="store_true", help="replace an existing index at --out")
     o.add_argument(
         "--seed",
-        type=_int(0, SEED_MAX),
+        type=int_in(0, SEED_MAX),
         default=0,
         metavar="SEED",
         help=f"seeds k-means, the ER graph and the recall sample: 0 to {SEED_MAX} (default 0)",

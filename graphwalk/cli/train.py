@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from graphwalk.cli.index import _int, _real
+from graphwalk.cli.types import int_in, real_in
 from graphwalk.errors import Preempted
 
 # settings that map one-to-one onto TrainConfig fields (flag name -> field)
@@ -74,13 +74,13 @@ def register(sub: Any) -> None:
     )
     d.add_argument(
         "--index-clusters",
-        type=_int(2),
+        type=int_in(2),
         metavar="K",
         help="k-means clusters of the run's own index (default: items / 100)",
     )
     d.add_argument(
         "--index-k",
-        type=_int(1),
+        type=int_in(1),
         metavar="K",
         help="kNN neighbours of the run's own index (default 10)",
     )
@@ -105,7 +105,7 @@ def register(sub: Any) -> None:
     )
     s.add_argument(
         "--budget",
-        type=_int(1),
+        type=int_in(1),
         metavar="BATCHES",
         help="budgeted mode: an epoch is BATCHES batches with replacement, placed by the policy",
     )
@@ -117,7 +117,7 @@ def register(sub: Any) -> None:
     s.add_argument("--seeds", metavar="S,S,...", help="seeds for --compare (default 0,1,2)")
     s.add_argument(
         "--target-acc",
-        type=_real(high=1.0),
+        type=real_in(high=1.0),
         metavar="ACC",
         help="--compare: accuracy for 'steps to target', in (0, 1] (default: 95%% of the first "
         "sampler's mean final accuracy)",
@@ -129,22 +129,24 @@ def register(sub: Any) -> None:
         help="mlp, cnn1d (mnist1d); cnn, resnet18 (images); default: the dataset's",
     )
     m.add_argument("--loss", metavar="NAME", help="ce (default) or supcon (evaluated by kNN)")
-    m.add_argument("--epochs", type=_int(1), metavar="E", help="default 20")
-    m.add_argument("--batch-size", type=_int(1), metavar="B", help="default 64")
-    m.add_argument("--seed", type=_int(0, 2**32 - 1), metavar="S", help="default 0")
+    m.add_argument("--epochs", type=int_in(1), metavar="E", help="default 20")
+    m.add_argument("--batch-size", type=int_in(1), metavar="B", help="default 64")
+    m.add_argument("--seed", type=int_in(0, 2**32 - 1), metavar="S", help="default 0")
     m.add_argument("--optimizer", metavar="NAME", help="adam or sgd (default: the model's)")
-    m.add_argument("--lr", type=_real(), metavar="LR", help="learning rate (default: the model's)")
-    m.add_argument("--weight-decay", type=_real(zero=True), metavar="WD")
+    m.add_argument(
+        "--lr", type=real_in(), metavar="LR", help="learning rate (default: the model's)"
+    )
+    m.add_argument("--weight-decay", type=real_in(zero=True), metavar="WD")
     m.add_argument(
         "--momentum",
-        type=_real(high=1.0, zero=True),
+        type=real_in(high=1.0, zero=True),
         metavar="M",
         help="SGD momentum (default 0.9)",
     )
     m.add_argument("--schedule", metavar="NAME", help="cosine (default) or constant")
     m.add_argument(
         "--label-noise",
-        type=_real(high=1.0, zero=True),
+        type=real_in(high=1.0, zero=True),
         metavar="P",
         help="flip this share of training labels (seeded)",
     )
@@ -155,20 +157,20 @@ def register(sub: Any) -> None:
         help="put the label noise in a few k-means clusters instead of spreading it",
     )
     m.add_argument(
-        "--temperature", type=_real(), metavar="T", help="supcon temperature (default 0.1)"
+        "--temperature", type=real_in(), metavar="T", help="supcon temperature (default 0.1)"
     )
     m.add_argument(
         "--knn-k",
-        type=_int(1),
+        type=int_in(1),
         metavar="K",
         help="kNN classifier neighbours for supcon (default 20)",
     )
     m.add_argument(
-        "--eval-every", type=_int(0), metavar="STEPS", help="also evaluate every STEPS steps"
+        "--eval-every", type=int_in(0), metavar="STEPS", help="also evaluate every STEPS steps"
     )
     m.add_argument(
         "--checkpoint-every",
-        type=_int(0),
+        type=int_in(0),
         metavar="STEPS",
         help="also checkpoint every STEPS steps inside an epoch (a SIGTERM checkpoints at the "
         "next step and stops; default: at epoch ends only)",
@@ -179,7 +181,7 @@ def register(sub: Any) -> None:
     )
     a.add_argument(
         "--refresh-every",
-        type=_int(0),
+        type=int_in(0),
         metavar="EPOCHS",
         help="rebuild the activation graphs every EPOCHS epochs",
     )
@@ -199,7 +201,7 @@ def register(sub: Any) -> None:
     r.add_argument("--device", metavar="auto|cpu|cuda", help="default auto")
     r.add_argument(
         "--threads",
-        type=_int(1),
+        type=int_in(1),
         metavar="N",
         help="torch CPU threads (default: 1 for models under a million parameters, else torch's)",
     )
