@@ -164,17 +164,16 @@ def run_compare(
 
 def _check_graphs(base: TrainConfig, specs: Sequence[SamplerSpec]) -> None:
     """Every walk's graph exists, before anything is trained or written."""
-    from graphwalk.train.loop import _check_graph
+    from graphwalk.train.indexing import check_spec_graph, own_graphs
 
     if base.index is not None:
         graphs, where = list(GraphIndex.load(base.index).graphs), f"index {base.index}"
     elif base.layers:
-        knn = ["knn"] if len(base.layers) == 1 else [f"knn@{x}" for x in base.layers]
-        graphs, where = ["er", *knn], "the activation index built for each run"
+        graphs, where = own_graphs(base.layers), "the activation index built for each run"
     else:
-        graphs, where = ["er", "knn"], "the index built for each seed"
+        graphs, where = own_graphs(()), "the index built for each seed"
     for s in specs:
-        _check_graph(s, graphs, where)
+        check_spec_graph(s, graphs, where)
 
 
 def _config(base: TrainConfig, spec: SamplerSpec, seed: int, index: str | None) -> TrainConfig:

@@ -21,10 +21,30 @@ from graphwalk.index.artifact import GraphIndex
 __all__ = [
     "activation_index",
     "check_index",
+    "check_spec_graph",
     "default_clusters",
     "default_index",
     "graph_homophily",
+    "own_graphs",
 ]
+
+
+def own_graphs(layers: Sequence[str]) -> list[str]:
+    """The graphs of the index a run builds itself: ``er`` and ``knn`` over its inputs, or with
+    activation ``layers`` ``er`` and one kNN graph per layer (``knn`` for one layer,
+    ``knn@LAYER`` for several), as :func:`activation_index` names them."""
+    if not layers:
+        return ["er", "knn"]
+    return ["er", *(["knn"] if len(layers) == 1 else [f"knn@{x}" for x in layers])]
+
+
+def check_spec_graph(spec: Any, graphs: Sequence[str], where: str) -> None:
+    """Refuse a sampler spec whose walk names a graph ``where`` lacks (random needs none)."""
+    if spec.graph is not None and spec.graph not in graphs:
+        raise InputError(
+            f"sampler {str(spec)!r}: {where} has no graph {spec.graph!r}; choose random or a "
+            f"walk on one of: {', '.join(graphs)}"
+        )
 
 
 def default_clusters(n_items: int) -> int:

@@ -46,8 +46,10 @@ from graphwalk.train.data import (
 from graphwalk.train.indexing import (
     activation_index,
     check_index,
+    check_spec_graph,
     default_index,
     graph_homophily,
+    own_graphs,
     remove_index,
 )
 from graphwalk.train.metrics import METRICS, MetricsWriter, read_metrics
@@ -383,14 +385,6 @@ def train(
         torch.set_flush_denormal(False)
 
 
-def _check_graph(spec: SamplerSpec, graphs: list[str], where: str) -> None:
-    if spec.graph is not None and spec.graph not in graphs:
-        raise InputError(
-            f"sampler {str(spec)!r}: {where} has no graph {spec.graph!r}; choose random or a "
-            f"walk on one of: {', '.join(graphs)}"
-        )
-
-
 def _train(
     cfg: TrainConfig,
     out: Path,
@@ -406,11 +400,8 @@ def _train(
 
     spec = parse_spec(cfg.sampler)
     if not spec.is_random and cfg.index is None:
-        if cfg.layers:
-            knn = ["knn"] if len(cfg.layers) == 1 else [f"knn@{x}" for x in cfg.layers]
-            _check_graph(spec, ["er", *knn], "the activation index built for the run")
-        else:
-            _check_graph(spec, ["er", "knn"], "the index built for the run")
+        where = "the activation index" if cfg.layers else "the index"
+        check_spec_graph(spec, own_graphs(cfg.layers), f"{where} built for the run")
     device = _device(cfg.device, rank)
     show = sys.stderr.isatty() if progress is None else progress
     show = show and rank == 0
@@ -494,7 +485,7 @@ def _train(
         index_path = Path(cfg.index)
         index = GraphIndex.load(index_path)
         check_index(index, cfg.dataset, n, cfg.index)
-        _check_graph(spec, list(index.graphs), f"index {cfg.index}")
+        check_spec_graph(spec, list(index.graphs), f"index {cfg.index}")
     elif not spec.is_random:
         index_path = out / ("index-epoch-000.gw" if cfg.layers else "index.gw")
         if rank == 0:
