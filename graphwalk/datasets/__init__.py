@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk._extras import require
 from graphwalk.errors import InputError
 
 __all__ = ["DATASETS", "VectorDataset", "load_dataset"]
@@ -65,7 +66,8 @@ class VectorDataset:
 def _mnist1d_arrays() -> dict[str, Any]:
     """mnist1d's generated benchmark (about 2.5 s to make), once per process: both splits come
     from one generation."""
-    from mnist1d.data import get_dataset_args, make_dataset
+    data = require("mnist1d.data", "the mnist1d dataset")
+    get_dataset_args, make_dataset = data.get_dataset_args, data.make_dataset
 
     args = get_dataset_args()  # the benchmark's published defaults: 5,000 samples, seed 42
     return dict(make_dataset(args))
@@ -157,7 +159,8 @@ def _downloading(
 
 def _cifar(name: str, root: Path, split: str, download: bool) -> VectorDataset:
     import torch
-    from torchvision import datasets as tvd
+
+    tvd = require("torchvision.datasets", f"the {name} dataset")
 
     cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
     train = split == "train"
@@ -182,7 +185,7 @@ def _cifar(name: str, root: Path, split: str, download: bool) -> VectorDataset:
 
 
 def _mnist(root: Path, split: str, download: bool) -> VectorDataset:
-    from torchvision import datasets as tvd
+    tvd = require("torchvision.datasets", "the mnist dataset")
 
     train = split == "train"
     if download:

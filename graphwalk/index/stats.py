@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk._extras import require
 from graphwalk._files import atomic_save
 from graphwalk.homophily import homophily
 from graphwalk.index.artifact import GraphIndex
@@ -141,8 +142,7 @@ def index_stats(index: GraphIndex) -> dict[str, Any]:
 
 def plot_index(index: GraphIndex, path: str | os.PathLike[str]) -> Path:
     """Save a PNG with cluster sizes, degree distributions and a 2-D map of centroids and edges."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "graphwalk inspect --plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection

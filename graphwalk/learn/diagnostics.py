@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk._extras import require
 from graphwalk._files import atomic_save
 from graphwalk.index.artifact import GraphIndex
 
@@ -91,6 +92,7 @@ def plot_policy(
     choices, the visit counts per node (sorted), and the visit heat map over the 2-D PCA map of
     the centroids with the graph's edges. ``steps`` holds the run's per-step ``step``, ``reward``
     and ``entropy`` (``None`` where absent). Written atomically; returns the path."""
+    require("matplotlib", "the learned walker's plot (policy.png)")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -41,9 +41,9 @@ from typing import Any
 try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 except ImportError as e:  # pragma: no cover - the dev environment has it
-    raise ImportError(
-        "graphwalk.learn.hf needs Hugging Face transformers: pip install transformers accelerate"
-    ) from e
+    from graphwalk._extras import missing
+
+    raise missing("transformers", "graphwalk.learn.hf (the Hugging Face Trainer callback)") from e
 
 from graphwalk.learn.hooks import RewardReporter, check_reward, find_sampler
 from graphwalk.learn.rewards import Reward

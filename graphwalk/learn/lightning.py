@@ -42,9 +42,9 @@ from typing import Any
 try:
     import pytorch_lightning as pl
 except ImportError as e:  # pragma: no cover - the dev environment has it
-    raise ImportError(
-        "graphwalk.learn.lightning needs PyTorch Lightning: pip install pytorch-lightning"
-    ) from e
+    from graphwalk._extras import missing
+
+    raise missing("pytorch_lightning", "graphwalk.learn.lightning (the Lightning callback)") from e
 
 from graphwalk.learn.hooks import RewardReporter, check_reward, find_sampler
 from graphwalk.learn.rewards import Reward

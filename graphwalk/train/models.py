@@ -300,9 +300,9 @@ def _cnn_body(shape: tuple[int, ...], image: tuple[int, int, int]) -> tuple[nn.M
 
 
 def _resnet18_body(shape: tuple[int, ...], image: tuple[int, int, int]) -> tuple[nn.Module, int]:
-    from torchvision.models import resnet18
+    from graphwalk._extras import require
 
-    net = resnet18(weights=None)
+    net = require("torchvision.models", "the resnet18 model").resnet18(weights=None)
     conv1 = nn.Conv2d(image[0], 64, 3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(conv1.weight, mode="fan_out", nonlinearity="relu")
     layers: OrderedDict[str, nn.Module] = OrderedDict()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk._extras import require
 from graphwalk._files import atomic_save, atomic_write
 from graphwalk.errors import InputError
 from graphwalk.train.metrics import read_metrics
@@ -636,6 +637,7 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
 
 
 def _new_figure() -> tuple[Figure, Any]:
+    require("matplotlib", "the comparison plots")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
