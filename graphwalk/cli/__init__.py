@@ -50,6 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GraphwalkError as exc:
         print(f"graphwalk {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # an optional part whose extra is not installed (graphwalk._extras)
+        if "pip install 'graphwalk[" not in str(exc):
+            raise
+        print(f"graphwalk {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"graphwalk {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130

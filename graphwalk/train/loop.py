@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -807,7 +808,10 @@ def _policy_files(
     report["community_visits_per_node"] = np.asarray(diag.get("community_visits", [])).tolist()
     atomic_write(out / "policy.json", json.dumps(report, indent=2) + "\n")
     assert spec.graph is not None
-    plot_policy(diag, steps, index, spec.graph, out / "policy.png", title=str(spec))
+    try:
+        plot_policy(diag, steps, index, spec.graph, out / "policy.png", title=str(spec))
+    except ImportError as e:  # graphwalk without its plots extra: policy.json is written
+        warnings.warn(f"{e}; policy.png is not drawn", RuntimeWarning, stacklevel=2)
 
 
 def _summary(

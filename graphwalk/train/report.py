@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -847,8 +848,12 @@ def write_report(
         "accuracy_png": out / f"{name}-accuracy.png",
         "homophily_png": out / f"{name}-homophily.png",
     }
-    plot_accuracy(loaded, files["accuracy_png"], target_acc=summary["target"]["acc"])
-    plot_homophily(loaded, files["homophily_png"])
+    try:
+        plot_accuracy(loaded, files["accuracy_png"], target_acc=summary["target"]["acc"])
+        plot_homophily(loaded, files["homophily_png"])
+    except ImportError as e:  # graphwalk without its plots extra: the tables still come
+        warnings.warn(f"{e}; the report's plots are not drawn", RuntimeWarning, stacklevel=2)
+        del files["accuracy_png"], files["homophily_png"]
     summary["files"] = {k: str(v) for k, v in files.items()}
     atomic_write(files["markdown"], render_markdown(summary))
     atomic_write(files["json"], json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
