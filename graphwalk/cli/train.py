@@ -227,15 +227,8 @@ def _show_warning(
     print(f"graphwalk train: warning: {message}", file=sys.stderr)
 
 
-def _resumable(out: Path) -> bool:
-    if (out / "plan.json").exists():
-        return any(out.glob("runs/*/seed-*/checkpoint.pt"))
-    return (out / "checkpoint.pt").exists()
-
-
 def _config(args: argparse.Namespace) -> Any:
-    from graphwalk.errors import InputError
-    from graphwalk.train.config import TrainConfig, load_config
+    from graphwalk.train.config import TrainConfig, learner_spec, load_config
 
     base = load_config(args.config) if args.config else TrainConfig()
     given: dict[str, Any] = {}
@@ -245,26 +238,16 @@ def _config(args: argparse.Namespace) -> Any:
             given[f] = [x for x in v.split(",") if x] if f == "layers" else v
     if args.device is not None:
         given["device"] = args.device
-    learn = [
-        f"{k}={v}"
-        for k, v in (("policy", args.policy), ("reward", args.reward), ("budget", args.budget))
-        if v is not None
-    ]
-    if given.get("sampler") == "rl":
-        given["sampler"] = ":".join(["er", *learn, *([] if args.policy else ["policy=exp3s"])])
-    elif learn:
-        if args.compare:
-            raise InputError(
-                "--policy/--reward/--budget go with --sampler; in --compare write "
-                "them into each spec (er:policy=exp3s:reward=gar)"
-            )
-        spec = given.get("sampler", base.sampler)
-        if spec == "random":
-            raise InputError(
-                "--policy/--reward/--budget steer a walk: use --sampler rl or a graph "
-                "(--sampler er --policy exp3s)"
-            )
-        given["sampler"] = ":".join([spec, *learn])
+    spec = learner_spec(
+        given.get("sampler"),
+        base.sampler,
+        policy=args.policy,
+        reward=args.reward,
+        budget=args.budget,
+        compare=bool(args.compare),
+    )
+    if spec is not None:
+        given["sampler"] = spec
     import dataclasses
 
     cfg = dataclasses.replace(base, **given)
@@ -276,20 +259,9 @@ def _warn_unused(cfg: Any, given: dict[str, Any]) -> None:
     """Settings the run cannot use get a one-line warning (as ``graphwalk index`` gives)."""
     import warnings
 
-    from graphwalk.errors import GraphwalkError
+    from graphwalk.train.config import unused_settings
 
-    try:
-        c = cfg.resolved()
-    except GraphwalkError:  # reported, as one line, when the run starts
-        return
-    why: dict[str, str] = {}
-    if c.loss == "ce":
-        why.update({k: "--loss ce" for k in ("temperature", "knn_k") if k in given})
-    if c.optimizer == "adam" and "momentum" in given:
-        why["momentum"] = "the optimizer is Adam"
-    if not c.label_noise and given.get("noise_in_clusters"):
-        why["noise_in_clusters"] = "no --label-noise"
-    for k, reason in why.items():
+    for k, reason in unused_settings(cfg, given).items():
         warnings.warn(
             f"--{k.replace('_', '-')} is not used by this run ({reason}); it is ignored",
             UserWarning,
@@ -317,7 +289,9 @@ def run(args: argparse.Namespace) -> int:
             return 143  # 128 + SIGTERM, as a shell reports a job the signal ended
         except KeyboardInterrupt:
             out = args.resume or args.out
-            if out and _resumable(Path(out)):
+            from graphwalk.train.rundir import resumable
+
+            if out and resumable(Path(out)):
                 what = (
                     f"the finished runs and the last complete epoch's checkpoint are in {out}"
                     if (Path(out) / "plan.json").exists()

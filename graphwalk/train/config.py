@@ -197,3 +197,63 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     if not isinstance(d, dict):
         raise InputError(f"{p} should hold a JSON object of settings")
     return TrainConfig.from_dict(d, source=str(p))
+
+
+def learner_spec(
+    sampler: str | None,
+    base: str,
+    *,
+    policy: str | None,
+    reward: str | None,
+    budget: int | None,
+    compare: bool,
+) -> str | None:
+    """The sampler spec that ``--sampler rl`` or ``--policy/--reward/--budget`` ask for: ``rl`` is
+    the ``er`` walk steered by ``exp3s`` (or the given policy); the options are appended to the
+    given (or configured, ``base``) walk. ``None``: nothing to change.
+
+    Raises:
+        InputError: the options with ``--compare`` (they go into each spec there) or with the
+            ``random`` sampler (nothing to steer).
+    """
+    learn = [
+        f"{k}={v}"
+        for k, v in (("policy", policy), ("reward", reward), ("budget", budget))
+        if v is not None
+    ]
+    if sampler == "rl":
+        return ":".join(["er", *learn, *([] if policy else ["policy=exp3s"])])
+    if not learn:
+        return None
+    if compare:
+        raise InputError(
+            "--policy/--reward/--budget go with --sampler; in --compare write "
+            "them into each spec (er:policy=exp3s:reward=gar)"
+        )
+    spec = sampler if sampler is not None else base
+    if spec == "random":
+        raise InputError(
+            "--policy/--reward/--budget steer a walk: use --sampler rl or a graph "
+            "(--sampler er --policy exp3s)"
+        )
+    return ":".join([spec, *learn])
+
+
+def unused_settings(cfg: TrainConfig, given: Mapping[str, Any]) -> dict[str, str]:
+    """The settings in ``given`` (set explicitly, with their values) that the run ``cfg`` cannot
+    use, with why (``{}`` for a config that does not resolve: that is reported when the run
+    starts)."""
+    from graphwalk.errors import GraphwalkError
+
+    try:
+        c = cfg.resolved()
+    except GraphwalkError:
+        return {}
+    why: dict[str, str] = {}
+    if c.loss == "ce":
+        why.update({k: "--loss ce" for k in ("temperature", "knn_k") if k in given})
+    if c.optimizer == "adam" and "momentum" in given:
+        why["momentum"] = "the optimizer is Adam"
+    if not c.label_noise and given.get("noise_in_clusters"):
+        why["noise_in_clusters"] = "no --label-noise"
+    return why

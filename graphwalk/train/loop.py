@@ -54,11 +54,10 @@ from graphwalk.train.indexing import (
     remove_index,
 )
 from graphwalk.train.metrics import METRICS, MetricsWriter, read_metrics
+from graphwalk.train.rundir import config_diff, prepare_run_dir
 from graphwalk.train.spec import SamplerSpec, parse_spec
 
 __all__ = ["CHECKPOINT", "evaluate", "make_sampler", "train"]
-
-_RUN_FILES = ("config.json", METRICS, "summary.json", CHECKPOINT)
 
 
 # ----------------------------------------------------------------------------- set-up helpers
@@ -139,50 +138,6 @@ class _SigTerm:
 def _before(rec: dict[str, Any], done: tuple[int, int]) -> bool:
     """Whether a recorded batch (``epoch``, ``batch``) comes before ``done`` = (epoch, batch)."""
     return (int(rec["epoch"]), int(rec.get("batch", 0))) < done
-
-
-def _diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-
-
-def prepare_run_dir(out: Path, cfg: TrainConfig, *, resume: bool, overwrite: bool) -> None:
-    """Refuse a run directory that holds another run (or anything that is not a run) unless
-    ``overwrite``; with ``resume`` it must hold this run's checkpoint."""
-    cfg_file = out / "config.json"
-    if resume:
-        if not (out / CHECKPOINT).is_file():
-            raise InputError(
-                f"{out} has no {CHECKPOINT} (the run never finished an epoch, or it is not a run "
-                f"directory): start it again with --out {out} --overwrite"
-            )
-        return
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise InputError(f"--out {out} is a file; give a directory for the run")
-    if not any(out.iterdir()):
-        return
-    if not cfg_file.is_file():
-        raise InputError(
-            f"--out {out} is a non-empty directory that is not a graphwalk run; it is never "
-            "replaced: choose a new --out"
-        )
-    if not overwrite:
-        try:
-            theirs = json.loads(cfg_file.read_text())
-        except (OSError, ValueError):
-            theirs = {}
-        diff = _diff(theirs, cfg.to_dict())
-        if not diff:
-            raise InputError(
-                f"{out} already holds this run: continue it with --resume {out}, or start it "
-                "again with --overwrite"
-            )
-        raise InputError(
-            f"{out} already holds a different run (it differs in {', '.join(diff[:4])}); choose "
-            "another --out, or replace it with --overwrite"
-        )
-    shutil.rmtree(out)
 
 
 def make_sampler(
@@ -468,7 +423,7 @@ def _train(
             f"it the same way ({how} --resume {out})"
         )
     if ck is not None:
-        diff = _diff(TrainConfig.from_dict(ck["config"]).resolved().to_dict(), cfg.to_dict())
+        diff = config_diff(TrainConfig.from_dict(ck["config"]).resolved().to_dict(), cfg.to_dict())
         diff = [k for k in diff if k not in ("device", "data_dir", "download")]
         if diff:
             raise InputError(
