@@ -42,10 +42,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _run_two_ranks(tmp_path, sampler):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    run = tmp_path / "run"
+def _launch_two_ranks(script, *args):
+    """Run ``script`` as ranks 0 and 1 of a gloo group on this machine; both must exit 0."""
     env = {
         **os.environ,
         "MASTER_ADDR": "127.0.0.1",
@@ -57,7 +55,7 @@ def _run_two_ranks(tmp_path, sampler):
     }
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), str(run), sampler, str(tmp_path / "result")],
+            [sys.executable, str(script), *map(str, args)],
             env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
         )
         for r in range(2)
@@ -68,6 +66,13 @@ def _run_two_ranks(tmp_path, sampler):
         for p in procs:
             if p.poll() is None:
                 p.kill()
+
+
+def _run_two_ranks(tmp_path, sampler):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    run = tmp_path / "run"
+    _launch_two_ranks(script, run, sampler, tmp_path / "result")
     results = [json.loads((tmp_path / f"result.{r}").read_text()) for r in range(2)]
     return run, results
 
@@ -170,28 +175,7 @@ def test_two_gloo_ranks_resume_inside_an_epoch_exactly(tmp_path):
     script.write_text(WORKER_PREEMPT)
 
     def launch(run, stop, mode):
-        env = {
-            **os.environ,
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(_free_port()),
-            "WORLD_SIZE": "2",
-            "LOCAL_WORLD_SIZE": "2",
-            "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
-        procs = [
-            subprocess.Popen(
-                [sys.executable, str(script), str(run), str(stop), mode],
-                env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
-            )
-            for r in range(2)
-        ]
-        try:
-            assert [p.wait(timeout=300) for p in procs] == [0, 0]
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
+        _launch_two_ranks(script, run, stop, mode)
 
     full, part = tmp_path / "full", tmp_path / "part"
     launch(full, 0, "fresh")
