@@ -30,7 +30,16 @@ from graphwalk.train.config import TrainConfig
 from graphwalk.train.loop import train
 
 # fields that hold wall-clock measurements: they differ between any two runs
-TIMING = {"wall_s", "sampler_us", "seconds", "epoch_seconds", "train_s", "steps_per_s"}
+TIMING = {
+    "wall_s",
+    "sampler_us",
+    "seconds",
+    "epoch_seconds",
+    "activations_s",
+    "build_s",
+    "train_s",
+    "steps_per_s",
+}
 TIMING_SUMMARY = TIMING | {"sampler_us_mean", "sampler_us_median", "refresh_s_mean", "files"}
 
 CONFIGS: dict[str, dict[str, Any]] = {
