@@ -305,9 +305,10 @@ def _end_to_end(
     times, the runs of a repeat in an order rotated each repeat; without TensorBoard the loop
     finds it missing (as where it is not installed)."""
     import graphwalk.train.loop as loop
+    import graphwalk.train.run as run
     from graphwalk.train.config import TrainConfig
 
-    real = loop.make_sampler
+    real = run.make_sampler
     configs = [(spec, tb) for tb in tb_modes for spec in specs]
     out: dict[tuple[str, bool], list[dict[str, Any]]] = {c: [] for c in configs}
     try:
@@ -319,7 +320,7 @@ def _end_to_end(
                 def wrapped(*a: Any, _sink: list[tuple[int, float]] = sink, **kw: Any) -> Any:
                     return _EpochClock(real(*a, **kw), _sink)
 
-                loop.make_sampler = wrapped  # type: ignore[assignment]
+                run.make_sampler = wrapped  # type: ignore[assignment]
                 cfg = TrainConfig(
                     dataset="mnist1d", model=model, sampler=spec, epochs=epochs, device="cpu"
                 )
@@ -353,7 +354,7 @@ def _end_to_end(
                     }
                 )
     finally:
-        loop.make_sampler = real
+        run.make_sampler = real
     rows = []
     for (spec, tensorboard), reps in out.items():
         row: dict[str, Any] = {

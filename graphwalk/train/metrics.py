@@ -11,6 +11,7 @@ file and the line.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graphwalk._files import atomic_write
 from graphwalk.errors import InputError
 
-__all__ = ["METRICS", "Metrics", "MetricsWriter", "read_metrics"]
+__all__ = ["METRICS", "Metrics", "MetricsWriter", "read_metrics", "write_tables"]
 
 METRICS = "metrics.jsonl"
 
@@ -127,3 +129,18 @@ class MetricsWriter:
             self.f.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def write_tables(out: Path) -> None:
+    """``metrics.csv`` (the evaluations) and ``steps.csv`` (the steps) from ``out/metrics.jsonl``,
+    each column a key any record of its kind has (written atomically)."""
+    metrics = read_metrics(out / METRICS)
+    for name, recs in (("metrics.csv", metrics.of("eval")), ("steps.csv", metrics.of("step"))):
+        buf = io.StringIO()
+        keys: list[str] = []
+        for r in recs:
+            keys += [k for k in r if k not in keys]
+        w = csv.DictWriter(buf, fieldnames=keys or ["event"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(recs)
+        atomic_write(out / name, buf.getvalue())

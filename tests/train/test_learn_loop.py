@@ -295,13 +295,14 @@ def test_resume_depends_on_the_walkers_state(tmp_path, digits_train):
     a walker that forgot what it learned makes other choices."""
     from graphwalk.train import loop
     from graphwalk.train.checkpoint import save_checkpoint
+    from graphwalk.train.spec import parse_spec
 
     settings = {"sampler": "er:policy=exp3s", "epochs": 2, "record_batches": True}
     full = digits_train(tmp_path / "full", **settings)
     part = digits_train(tmp_path / "part", stop=DIGITS_STEPS + 3, **settings)
     ck = loop.load_checkpoint(part / CHECKPOINT)
     fresh = loop.make_sampler(
-        loop.parse_spec("er:policy=exp3s"),
+        parse_spec("er:policy=exp3s"),
         GraphIndex.load(part / "index.gw"),
         DIGITS_TRAIN,
         64,

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from graphwalk.errors import InputError
-from graphwalk.train.loop import _write_tables
 from graphwalk.train.metrics import METRICS, MetricsWriter, read_metrics
+from graphwalk.train.metrics import write_tables as _write_tables
 
 
 def _events():
