@@ -158,6 +158,12 @@ def test_model_layers_give_one_knn_graph_each(files, capsys):
         "--k",
         "3",
     ]
+    # a whole pickled model is unpickled only when trusted (state dicts: tests/train/test_model_files.py)
+    assert main([*base, "--layers", "0,2", "--out", str(files / "a.gw")]) == 2
+    err = _err(capsys)
+    assert "pickled object (it imports torch.nn.modules.container.Sequential)" in err
+    assert "pass --trust-model" in err and not (files / "a.gw").exists()
+    base.append("--trust-model")
     assert main([*base, "--layers", "0,2", "--out", str(files / "a.gw"), "--json"]) == 0
     manifest = json.loads(capsys.readouterr().out)
     assert [g["name"] for g in manifest["graphs"]] == ["knn@0", "knn@2"]

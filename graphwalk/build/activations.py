@@ -18,7 +18,10 @@ __all__ = ["capture_activations", "load_model"]
 def load_model(path: str | os.PathLike[str]) -> Any:
     """Load a checkpoint saved with ``torch.save(model)`` (a whole ``nn.Module``).
 
-    .. warning:: This unpickles the file (``weights_only=False``): load only checkpoints you trust.
+    .. warning:: This unpickles the file (``weights_only=False``), which runs any code it
+       carries: load only checkpoints you trust. A state dict of one of graphwalk's models, or a
+       run's ``checkpoint.pt``, loads without running code:
+       :func:`graphwalk.train.model_files.load_model_file`.
     """
     import torch
 
@@ -30,8 +33,9 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         raise InputError(f"could not load model checkpoint {path}: {exc}") from exc
     if not isinstance(model, torch.nn.Module):
         raise InputError(
-            f"checkpoint {path} holds a {type(model).__name__}, not an nn.Module; save the whole "
-            "model with torch.save(model, path) (a state_dict has no architecture to run)"
+            f"checkpoint {path} holds a {type(model).__name__}, not an nn.Module; a state dict "
+            "of a graphwalk model loads, without unpickling, with its architecture: "
+            "graphwalk.train.model_files.load_model_file(path, input_shape, arch=NAME)"
         )
     return model
 

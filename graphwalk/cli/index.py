@@ -64,8 +64,21 @@ def register(sub: Any) -> None:
     src.add_argument("--split", default="train", choices=("train", "test"))
     src.add_argument(
         "--model",
-        metavar="CHECKPOINT",
-        help="use this model's activations (a torch.save(model) file) as the vectors",
+        metavar="FILE",
+        help="use this model's activations as the vectors: a state dict of a graphwalk model "
+        "(with --arch), a run's checkpoint.pt, or a whole pickled model (with --trust-model)",
+    )
+    src.add_argument(
+        "--arch",
+        metavar="NAME",
+        help="the architecture of a --model state dict, as graphwalk train --model names it "
+        "(mlp, cnn1d, cnn, resnet18); it is built for the items' shape",
+    )
+    src.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="--model is a whole pickled model (torch.save(model)) you trust: unpickle it, "
+        "which runs code from the file",
     )
     src.add_argument(
         "--layers",
@@ -235,22 +248,28 @@ def _build(args: argparse.Namespace) -> Any:
         elif args.label_column:
             raise InputError("--label-column names a column of the --labels file: give --labels")
         extra.update(embeddings=str(args.embeddings))
+    if (args.arch or args.trust_model) and not args.model:
+        raise InputError("--arch and --trust-model describe a --model file: give --model")
     if args.model or args.layers:
         if not (args.model and args.layers):
-            raise InputError("--model and --layers go together: name the checkpoint and its layers")
-        import numpy as np
+            raise InputError("--model and --layers go together: name the model file and its layers")
         import torch
 
-        from graphwalk.build.activations import capture_activations, load_model
+        from graphwalk.build.activations import capture_activations
+        from graphwalk.train.model_files import load_model_file
+        from graphwalk.train.models import Net
         from graphwalk.validation import as_vectors
 
         if inputs is None:
             inputs = torch.as_tensor(as_vectors(vectors))
         layers = [s.strip() for s in args.layers.split(",") if s.strip()]
-        model = load_model(args.model)
+        model = load_model_file(
+            args.model, tuple(inputs.shape[1:]), arch=args.arch, trust_pickle=args.trust_model
+        )
         vectors = capture_activations(model, inputs, layers, show_progress=show)
-        del np
         extra.update(model=str(args.model), layers=layers)
+        if isinstance(model, Net):
+            extra.update(arch=model.name)
     graphs = args.graph or (["er"] if (args.clusters or args.groups) else ["knn"])
     index = build_index(
         vectors,

@@ -34,7 +34,9 @@ def test_load_model_roundtrip_and_errors(tmp_path):
     torch.save(m, tmp_path / "m.pt")
     assert isinstance(load_model(tmp_path / "m.pt"), torch.nn.Sequential)
     torch.save(m.state_dict(), tmp_path / "sd.pt")
-    with pytest.raises(InputError, match="not an nn.Module.*torch.save\\(model"):
+    with pytest.raises(
+        InputError, match="not an nn.Module.*load_model_file\\(path, input_shape, arch=NAME\\)"
+    ):
         load_model(tmp_path / "sd.pt")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     with pytest.raises(InputError, match="could not load"):
