@@ -18,6 +18,12 @@ reorder-only control and against the budgeted control (per-seed differences); pl
 
     .venv/bin/python bench/learn_compare.py            # everything (about 20 min on 2 cores)
     .venv/bin/python bench/learn_compare.py --quick --out-dir /tmp/x
+    .venv/bin/python bench/learn_compare.py --render-only   # the recorded results, judged again
+
+``--render-only`` trains nothing: it judges every recorded ``learn-compare/*.json`` again under
+the current verdict rule (rewriting its paired-differences table and rule in the ``.md``, and the
+JSON's verdict keys) and rebuilds the overview from the ``*-vs-random.json`` reports (the share
+of noisy labels, which only the runs' metrics hold, is kept from the recorded overview).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
+sys.path.insert(0, str(ROOT))
+
+from _verdicts import interval, judge_rows, p_holm, rerender, rule_note  # noqa: E402
 
 from graphwalk.train.compare import run_compare  # noqa: E402
 from graphwalk.train.config import TrainConfig  # noqa: E402
@@ -98,6 +107,102 @@ def _noisy_share(run: Path) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def _rows(
+    name: str, vs_random: dict[str, Any], noisy: dict[str, float | None]
+) -> list[dict[str, Any]]:
+    """The overview's rows of one setting, from its report against shuffling."""
+    rows = []
+    comps = vs_random.get("comparisons") or {}
+    for label, g in vs_random["groups"].items():
+        c = comps.get(label, {})
+        d = c.get("final_acc_diff") or {}
+        rows.append(
+            {
+                "setting": name,
+                "sampler": label,
+                "final_acc": g["final_acc"]["mean"],
+                "final_acc_std": g["final_acc"]["std"],
+                "diff": d.get("mean"),
+                "diff_std": d.get("std"),
+                "diff_values": d.get("values"),
+                "verdict": "reference" if label not in comps else None,  # judge_rows: the table's
+                "verdict_in_setting": c.get("verdict", "reference"),
+                "steps_ratio": (c.get("steps_to_target_ratio") or {}).get("mean"),
+                "reached": g["steps_to_target"].get("reached"),
+                "noisy_share": noisy.get(label),
+                "steps_per_s": g.get("steps_per_s", {}).get("mean"),
+            }
+        )
+    return rows
+
+
+def overview(rows: list[dict[str, Any]], seeds: list[int]) -> str:
+    """The overview table; judges the rows first (one family: every comparison in the table)."""
+    m = judge_rows(rows)
+    lines = [
+        f"# Learned walkers against shuffling and their controls (seeds {','.join(map(str, seeds))})",
+        "",
+        "Final test accuracy (%) mean ± std; *diff*: paired per-seed difference against "
+        "shuffling (points, mean ± std), with its 95% t confidence interval and the paired "
+        "t-test's p value (Holm-adjusted over the whole table in brackets; rule below); *steps "
+        "x*: steps to reach shuffling's mean final accuracy, as a multiple of shuffling's (seeds "
+        "where both reached it; the issue's bar is <= 0.7); *noisy*: mean share of flipped "
+        "labels in the training batches (20% for shuffling when there is noise). Per-seed "
+        "differences against the no-learning controls are in `learn-compare/*-vs-*-control.md`.",
+        "",
+        "| setting | sampler | final acc | diff vs shuffling | 95% CI | p (Holm) | verdict "
+        "| steps x (reached) | noisy | steps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        diff = "–" if r["diff"] is None else f"{100 * r['diff']:+.2f} ± {100 * r['diff_std']:.2f}"
+        ratio = "–" if r["steps_ratio"] is None else f"{r['steps_ratio']:.2f}"
+        noisy = "–" if r["noisy_share"] is None else f"{r['noisy_share']:.3f}"
+        sps = "–" if r["steps_per_s"] is None else f"{r['steps_per_s']:.0f}"
+        lines.append(
+            f"| {r['setting']} | `{r['sampler']}` | {100 * r['final_acc']:.1f} ± "
+            f"{100 * r['final_acc_std']:.1f} | {diff} | {interval(r.get('ci95'))} | {p_holm(r)} "
+            f"| {r['verdict']} | {ratio} ({r['reached']}) | {noisy} | {sps} |"
+        )
+    lines += ["", rule_note(m, rows, "`learn-compare/SETTING-vs-random.md`, 11 comparisons")]
+    return "\n".join(lines) + "\n"
+
+
+def _write_overview(out_dir: Path, rows: list[dict[str, Any]], seeds: list[int]) -> None:
+    text = overview(rows, seeds)  # judges the rows
+    (out_dir / "learn-compare.md").write_text(text)
+    (out_dir / "learn-compare.json").write_text(
+        json.dumps({"seeds": seeds, "rows": rows}, indent=2) + "\n"
+    )
+    print(text)
+
+
+def render_only(out_dir: Path) -> int:
+    """Judge every recorded ``learn-compare/*.json`` again and rebuild the overview from them."""
+    res = out_dir / "learn-compare"
+    recorded = sorted(res.glob("*.json"))
+    if not recorded:
+        print(f"no recorded results in {res}", file=sys.stderr)
+        return 1
+    summaries = {}
+    for path in recorded:
+        summaries[path.stem] = rerender(path)
+        print(f"== {path.name}: judged again", file=sys.stderr)
+    old = out_dir / "learn-compare.json"
+    recorded_overview = json.loads(old.read_text()) if old.is_file() else {"seeds": SEEDS}
+    noisy: dict[str, dict[str, float | None]] = {}
+    for r in recorded_overview.get("rows", []):
+        noisy.setdefault(r["setting"], {})[r["sampler"]] = r.get("noisy_share")
+    rows = [
+        row
+        for name in SETTINGS
+        if f"{name}-vs-random" in summaries
+        for row in _rows(name, summaries[f"{name}-vs-random"], noisy.get(name, {}))
+    ]
+    _write_overview(out_dir, rows, recorded_overview["seeds"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", action="append", help="run only these settings (repeatable)")
@@ -105,7 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="digits, 1 epoch, 2 seeds: a smoke test")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "results")
     ap.add_argument("--work-dir", type=Path, default=ROOT / ".cache" / "learn-compare")
+    ap.add_argument(
+        "--render-only",
+        action="store_true",
+        help="train nothing: judge the recorded results in --out-dir again and rewrite the tables",
+    )
     args = ap.parse_args(argv)
+    if args.render_only:
+        if args.only or args.quick:
+            ap.error("--render-only judges every recorded result again; drop --only and --quick")
+        return render_only(args.out_dir)
     seeds = [int(s) for s in args.seeds.split(",")]
     settings = dict(SETTINGS)
     if args.quick:
@@ -120,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = {k: v for k, v in settings.items() if k in args.only}
     res = args.out_dir / "learn-compare"
     res.mkdir(parents=True, exist_ok=True)
-    overview: list[dict[str, Any]] = []
+    overview_rows: list[dict[str, Any]] = []
     for name, (base, budget) in settings.items():
         t0 = time.perf_counter()
         print(f"== {name}", file=sys.stderr)
@@ -144,57 +258,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"er_replacement_policy-exp3s_budget-{budget}",
             ):
                 shutil.copyfile(src, res / f"{name}-{src.parent.parent.name}-policy.png")
-        comps = vs_random.get("comparisons") or {}
-        for label, g in vs_random["groups"].items():
-            c = comps.get(label, {})
-            noisy = [_noisy_share(Path(r)) for r in runs[label]]
-            noisy_vals = [v for v in noisy if v is not None]
-            overview.append(
-                {
-                    "setting": name,
-                    "sampler": label,
-                    "final_acc": g["final_acc"]["mean"],
-                    "final_acc_std": g["final_acc"]["std"],
-                    "diff": (c.get("final_acc_diff") or {}).get("mean"),
-                    "diff_std": (c.get("final_acc_diff") or {}).get("std"),
-                    "verdict": c.get("verdict", "reference"),
-                    "steps_ratio": (c.get("steps_to_target_ratio") or {}).get("mean"),
-                    "reached": g["steps_to_target"].get("reached"),
-                    "noisy_share": sum(noisy_vals) / len(noisy_vals) if noisy_vals else None,
-                    "steps_per_s": g.get("steps_per_s", {}).get("mean"),
-                }
-            )
+        noisy = {}
+        for label in vs_random["groups"]:
+            vals = [v for v in (_noisy_share(Path(r)) for r in runs[label]) if v is not None]
+            noisy[label] = sum(vals) / len(vals) if vals else None
+        overview_rows += _rows(name, vs_random, noisy)
         print(f"== {name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    lines = [
-        f"# Learned walkers against shuffling and their controls (seeds {args.seeds})",
-        "",
-        "Final test accuracy (%) mean ± std; *diff*: paired per-seed difference against "
-        "shuffling (points, mean ± std); *steps x*: steps to reach shuffling's mean final "
-        "accuracy, as a multiple of shuffling's (seeds where both reached it; the issue's bar is "
-        "<= 0.7); *noisy*: mean share of flipped labels in the training batches (20% for "
-        "shuffling when there is noise). Per-seed differences against the no-learning controls "
-        "are in `learn-compare/*-vs-*-control.md`.",
-        "",
-        "| setting | sampler | final acc | diff vs shuffling | verdict | steps x (reached) "
-        "| noisy | steps/s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in overview:
-        diff = "–" if r["diff"] is None else f"{100 * r['diff']:+.2f} ± {100 * r['diff_std']:.2f}"
-        ratio = "–" if r["steps_ratio"] is None else f"{r['steps_ratio']:.2f}"
-        noisy = "–" if r["noisy_share"] is None else f"{r['noisy_share']:.3f}"
-        sps = "–" if r["steps_per_s"] is None else f"{r['steps_per_s']:.0f}"
-        lines.append(
-            f"| {r['setting']} | `{r['sampler']}` | {100 * r['final_acc']:.1f} ± "
-            f"{100 * r['final_acc_std']:.1f} | {diff} | {r['verdict']} | {ratio} ({r['reached']}) "
-            f"| {noisy} | {sps} |"
-        )
-    text = "\n".join(lines) + "\n"
-    (args.out_dir / "learn-compare.md").write_text(text)
-    (args.out_dir / "learn-compare.json").write_text(
-        json.dumps({"seeds": seeds, "rows": overview}, indent=2) + "\n"
-    )
-    print(text)
+    _write_overview(args.out_dir, overview_rows, seeds)
     return 0
 
 

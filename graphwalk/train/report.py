@@ -5,7 +5,10 @@ A run directory, as ``graphwalk train`` writes it, holds ``config.json`` (the re
 the run finished, ``summary.json``. :func:`read_run` loads one; :func:`summarize` compares groups
 of runs (one group per sampler, one run per seed, paired by seed); :func:`render_markdown` turns
 that comparison into GitHub Markdown tables; :func:`plot_accuracy` and :func:`plot_homophily` draw
-the curves; :func:`write_report` does all of it into one directory.
+the curves; :func:`write_report` does all of it into one directory. The verdicts (a paired t-test
+per comparison, Holm's correction over the report's comparisons) come from
+:mod:`graphwalk.train.verdict`; :func:`recompute_verdicts` applies the current rule to a stored
+summary without rerunning anything.
 
 Plots are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas directly, so the
 process-wide pyplot backend is never touched (neither at import nor when plotting).
@@ -13,6 +16,7 @@ process-wide pyplot backend is never touched (neither at import nor when plottin
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -28,6 +32,7 @@ from graphwalk._extras import require
 from graphwalk._files import atomic_save, atomic_write
 from graphwalk.errors import InputError
 from graphwalk.train.metrics import read_metrics
+from graphwalk.train.verdict import RULE, VERDICT_ALPHA, judge
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,6 +43,7 @@ __all__ = [
     "plot_accuracy",
     "plot_homophily",
     "read_run",
+    "recompute_verdicts",
     "render_markdown",
     "summarize",
     "write_report",
@@ -59,11 +65,6 @@ _INT_FIELDS = ("step", "epoch")
 # Config keys expected to differ between the runs of a comparison (not worth a warning).
 _VARYING_KEYS = frozenset(
     {"sampler", "seed", "out", "out_dir", "run_dir", "name", "label", "command", "argv", "date"}
-)
-_RULE = (
-    "beats / loses: the mean paired difference in final test accuracy is larger in magnitude "
-    "than the standard deviation (ddof=1) of the per-seed differences (positive: beats, "
-    "negative: loses); otherwise within spread; needs at least 2 paired seeds"
 )
 
 
@@ -316,14 +317,24 @@ def _steps_to_target(m: Mapping[str, Any], target: float) -> int | None:
     return int(m["eval_steps"][hit[0]]) if hit.size else None
 
 
-def _verdict(diffs: Sequence[float]) -> str:
-    if len(diffs) < 2:
-        return "n<2"
-    d = np.asarray(diffs, np.float64)
-    mean, std = float(d.mean()), float(d.std(ddof=1))
-    if abs(mean) > std:
-        return "beats" if mean > 0 else "loses"
-    return "within spread"
+def _judge_comparisons(comparisons: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """Add the verdict keys to every comparison (one Holm family); return the family's record.
+
+    Each comparison gets ``ci95``, ``p``, ``p_holm``, ``comparisons`` and ``verdict`` (in that
+    order, after its other keys) from its ``final_acc_diff`` values.
+    """
+    tested = judge(
+        {
+            label: [v for v in c["final_acc_diff"]["values"] if v is not None]
+            for label, c in comparisons.items()
+        }
+    )
+    m = 0
+    for label, c in comparisons.items():
+        c.pop("verdict", None)
+        c.update(tested[label])
+        m = tested[label]["comparisons"]
+    return {"comparisons": m, "correction": "holm", "alpha": VERDICT_ALPHA, "test": "paired t"}
 
 
 def _config_differences(loaded: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -378,12 +389,18 @@ def summarize(groups: Groups, *, target_acc: float | None = None) -> dict[str, A
     test accuracy is ``>= target``; runs that never get there are counted in ``"reached"``
     (``"k/n"``) and left out of the mean ± std.
 
-    Verdict rule, per group against the baseline: with at least two paired seeds, let ``d`` be
-    the per-seed differences of final test accuracy (group − baseline). The group **beats** the
-    baseline when ``mean(d) > 0`` and ``|mean(d)| > std(d, ddof=1)``, **loses** when
-    ``mean(d) < 0`` and ``|mean(d)| > std(d)``, and is **within spread** otherwise — the
-    difference is larger than its spread across seeds or it is not. With fewer than two paired
-    seeds the verdict is ``"n<2"`` (no flag).
+    Verdict rule, per group against the baseline (:mod:`graphwalk.train.verdict`): let ``d`` be
+    the per-seed differences of final test accuracy (group − baseline). Each comparison gets the
+    95% t confidence interval of ``mean(d)`` and the two-sided p value of the paired t-test;
+    the p values of all the comparisons of this summary (one family: every group after the
+    baseline that has at least two paired seeds) are adjusted together by Holm's method. The
+    group **beats** the baseline when the adjusted p value is below 0.05 and ``mean(d) > 0``,
+    **loses** when it is below 0.05 and ``mean(d) < 0``, and is **n.s.** (no difference
+    detected) otherwise. With fewer than two paired seeds the verdict is ``"n<2"`` (no test,
+    not counted in the family). Differences that are all equal have no spread and no t
+    statistic: all zero gives ``p = 1`` (n.s.), all equal to ``c != 0`` gives ``p = 0``. The
+    interval is not adjusted for the family (the verdict is), so it can exclude 0 under an
+    ``n.s.`` verdict.
 
     Args:
         groups: Sampler label -> run directories (or :func:`read_run` results), one per seed;
@@ -394,18 +411,25 @@ def summarize(groups: Groups, *, target_acc: float | None = None) -> dict[str, A
         A JSON-serialisable dict (plain floats, ints, strings, lists, None for "no value")::
 
             {"baseline": label, "seeds": [seeds in every group], "unpaired": {label: [seeds]},
-             "target": {"acc", "source"}, "rule": str, "config": first run's config,
+             "target": {"acc", "source"}, "rule": str,
+             "family": {"comparisons", "correction": "holm", "alpha": 0.05, "test": "paired t"},
+             "config": first run's config,
              "config_differences": {key: {label: [json values]}},
              "groups": {label: {"n", "seeds", "runs", "sampler", "final_acc", "best_acc",
                                 "steps_to_target", "wall_s", "sampler_us", "homophily",
                                 "steps", "steps_per_s"}},
              "comparisons": {label: {"baseline", "seeds", "final_acc_diff", "best_acc_diff",
-                                     "steps_to_target_ratio", "verdict"}}}
+                                     "steps_to_target_ratio", "ci95", "p", "p_holm",
+                                     "comparisons", "verdict"}}}
 
         Each statistic is ``{"mean", "std", "n", "values"}`` with ``values`` per seed in the
         order of the group's (or comparison's) ``"seeds"``; ``steps_to_target`` adds
         ``"reached": "k/n"``. ``steps_to_target_ratio`` is group steps / baseline steps per seed
-        where both reached the target (below 1: faster).
+        where both reached the target (below 1: faster). ``ci95`` is ``[low, high]`` (fractions,
+        like the differences), ``p`` and ``p_holm`` the raw and Holm-adjusted p values, and
+        ``comparisons`` (also ``family["comparisons"]``) the number of comparisons Holm's
+        correction counted; below two paired seeds the three are None and the comparison is not
+        counted.
 
     Raises:
         InputError: No groups, an empty group, a run without a seed or without any evaluation,
@@ -479,20 +503,49 @@ def summarize(groups: Groups, *, target_acc: float | None = None) -> dict[str, A
             "final_acc_diff": _stat(fd),
             "best_acc_diff": _stat(bd),
             "steps_to_target_ratio": _stat(ratio),
-            "verdict": _verdict(fd),
         }
+    family = _judge_comparisons(comparisons)
 
     return {
         "baseline": first,
         "seeds": sorted(common, key=_seed_key),
         "unpaired": unpaired,
         "target": {"acc": target, "source": source},
-        "rule": _RULE,
+        "rule": RULE,
+        "family": family,
         "config": loaded[first][0]["config"],
         "config_differences": _config_differences(loaded),
         "groups": out_groups,
         "comparisons": comparisons,
     }
+
+
+def recompute_verdicts(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the current verdict rule to a stored :func:`summarize` result, without its runs.
+
+    The tests use only each comparison's per-seed ``final_acc_diff`` values, which a stored
+    ``compare.json`` holds, so a comparison recorded under an older rule can be judged again:
+    every comparison's ``ci95``, ``p``, ``p_holm``, ``comparisons`` and ``verdict`` are
+    recomputed (one family, as in :func:`summarize`), ``rule`` is replaced and ``family`` set
+    (placed after ``rule``); nothing else changes.
+
+    Args:
+        summary: A :func:`summarize` result or its JSON round trip (not modified).
+
+    Returns:
+        A new summary dict.
+    """
+    out = copy.deepcopy(dict(summary))
+    family = _judge_comparisons(out.get("comparisons") or {})
+    out.pop("family", None)
+    result: dict[str, Any] = {}
+    for key, value in out.items():
+        result[key] = RULE if key == "rule" else value
+        if key == "rule":
+            result["family"] = family
+    if "rule" not in result:
+        result["rule"], result["family"] = RULE, family
+    return result
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -525,6 +578,25 @@ def _plain(stat: Mapping[str, Any], fmt: str) -> str:
     return "–" if stat.get("mean") is None else format(stat["mean"], fmt)
 
 
+def _interval(ci: Sequence[float] | None) -> str:
+    """A confidence interval of differences, in percentage points: ``[-1.20, +0.35]``."""
+    return "–" if ci is None else f"[{_signed(ci[0])}, {_signed(ci[1])}]"
+
+
+def _p_value(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _family_sentence(n: int) -> str:
+    """How many comparisons a table makes, as the verdict rule's note says it."""
+    return (
+        f"This table makes {n} comparison{'s' if n != 1 else ''}; Holm's correction is over "
+        f"{'these' if n != 1 else 'this one'}."
+    )
+
+
 def render_markdown(summary: Mapping[str, Any]) -> str:
     """GitHub Markdown for a :func:`summarize` result: a side-by-side table and paired differences.
 
@@ -532,9 +604,12 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     over seeds, one decimal), steps to the target (mean ± std over the seeds that reached it,
     with ``k/n`` reached), wall-clock seconds, sampler microseconds per step and mean batch
     homophily. The differences table has one row per sampler after the baseline: the final-accuracy
-    difference per seed in percentage points (two decimals), their mean ± std, the verdict, the
-    best-accuracy difference and the steps-to-target ratio. The output depends only on
-    ``summary`` (same input, same text).
+    difference per seed in percentage points (two decimals), their mean ± std, the 95% t
+    confidence interval of the mean, the paired t-test's p value with the Holm-adjusted one in
+    brackets, the verdict, the best-accuracy difference and the steps-to-target ratio; below
+    it, the verdict rule and how many comparisons the table makes. The output depends only on
+    ``summary`` (same input, same text); a summary stored before the interval and p values
+    existed shows "–" for them (:func:`recompute_verdicts` fills them in).
 
     Args:
         summary: The dict :func:`summarize` returned (or its JSON round trip).
@@ -592,8 +667,8 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             "",
             "| sampler | "
             + " | ".join(f"seed {_cell(s)}" for s in seeds)
-            + " | mean ± std | verdict | best acc Δ | steps to target × |",
-            "|---|" + "---:|" * len(seeds) + "---:|---|---:|---:|",
+            + " | mean ± std | 95% CI | p (Holm) | verdict | best acc Δ | steps to target × |",
+            "|---|" + "---:|" * len(seeds) + "---:|---:|---:|---|---:|---:|",
         ]
         for label, c in comps.items():
             by_seed = dict(zip(c["seeds"], c["final_acc_diff"]["values"], strict=True))
@@ -601,6 +676,9 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
             mean_std = "–" if fd["mean"] is None else _signed(fd["mean"])
             if fd["n"] >= 2:
                 mean_std += f" ± {100 * fd['std']:.2f}"
+            p_txt = _p_value(c.get("p"))
+            if c.get("p_holm") is not None:
+                p_txt += f" ({_p_value(c['p_holm'])})"
             ratio = c["steps_to_target_ratio"]
             ratio_txt = (
                 "–" if ratio["mean"] is None else f"{_pm(ratio, 1.0, '.2f')} (n={ratio['n']})"
@@ -610,11 +688,22 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
                 + " | ".join(
                     [_cell(label)]
                     + [_signed(by_seed.get(s)) for s in seeds]
-                    + [mean_std, c["verdict"], _signed(c["best_acc_diff"]["mean"]), ratio_txt]
+                    + [
+                        mean_std,
+                        _interval(c.get("ci95")),
+                        p_txt,
+                        c["verdict"],
+                        _signed(c["best_acc_diff"]["mean"]),
+                        ratio_txt,
+                    ]
                 )
                 + " |"
             )
-        lines += ["", f"Verdict rule — {summary.get('rule', _RULE)}."]
+        rule = f"Verdict rule — {summary.get('rule', RULE)}."
+        family = summary.get("family")
+        if family is not None:
+            rule += " " + _family_sentence(family["comparisons"])
+        lines += ["", rule]
     unpaired: Mapping[str, Any] = summary.get("unpaired") or {}
     if unpaired:
         parts = [f"{_cell(k)}: {', '.join(str(s) for s in v)}" for k, v in unpaired.items()]

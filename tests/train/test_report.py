@@ -15,6 +15,7 @@ from graphwalk.train.report import (
     plot_accuracy,
     plot_homophily,
     read_run,
+    recompute_verdicts,
     render_markdown,
     summarize,
     write_report,
@@ -227,6 +228,10 @@ def test_single_seed_std_is_zero_and_no_verdict(tmp_path: Path) -> None:
     assert out["groups"]["A"]["final_acc"]["std"] == 0.0
     assert out["comparisons"]["B"]["final_acc_diff"]["values"] == pytest.approx([0.1])
     assert out["comparisons"]["B"]["verdict"] == "n<2"
+    c = out["comparisons"]["B"]
+    assert c["ci95"] is None and c["p"] is None and c["p_holm"] is None
+    assert out["family"]["comparisons"] == 0
+    assert "| +10.00 | +10.00 | – | – | n<2 |" in render_markdown(out)
 
 
 def test_default_target(tmp_path: Path) -> None:
@@ -272,7 +277,20 @@ def test_paired_differences_and_verdicts(tmp_path: Path) -> None:
         assert c["best_acc_diff"]["values"] == pytest.approx(d)
     assert out["comparisons"]["better"]["verdict"] == "beats"
     assert out["comparisons"]["worse"]["verdict"] == "loses"
-    assert out["comparisons"]["noisy"]["verdict"] == "within spread"
+    assert out["comparisons"]["noisy"]["verdict"] == "n.s."
+    # one family of 3: better and worse share the smallest p (0.0131), so Holm gives 3x it
+    assert out["family"] == {
+        "comparisons": 3,
+        "correction": "holm",
+        "alpha": 0.05,
+        "test": "paired t",
+    }
+    p = out["comparisons"]["better"]["p"]
+    assert p == pytest.approx(0.013072, abs=1e-6)
+    assert out["comparisons"]["better"]["p_holm"] == pytest.approx(3 * p)
+    assert out["comparisons"]["worse"]["p_holm"] == pytest.approx(3 * p)  # monotone: not 2x
+    noisy = out["comparisons"]["noisy"]
+    assert noisy["p_holm"] == pytest.approx(noisy["p"])  # the largest p is multiplied by 1
     assert "base" not in out["comparisons"]
     # steps to 0.7: base reaches at step 30 for all seeds; better too -> ratio 1
     assert out["comparisons"]["better"]["steps_to_target_ratio"]["values"] == [1.0, 1.0, 1.0]
@@ -314,6 +332,57 @@ def test_config_differences_are_noted(tmp_path: Path) -> None:
     assert "`epochs`" in render_markdown(out)
 
 
+def test_old_rule_beats_is_not_a_verdict_any_more(tmp_path: Path) -> None:
+    # the README's former 'beats' (supcon, er, seeds 0-4): mean +1.36 > std 1.14 points, which
+    # the old rule (mean beyond one std) called beats; the paired t-test gives p = 0.056
+    base = {s: 0.5 for s in range(5)}
+    er = {s: 0.5 + d for s, d in enumerate([0.02, 0.0, 0.003, 0.026, 0.019])}
+    out = summarize(
+        {"random": make_group(tmp_path, "random", base), "er": make_group(tmp_path, "er", er)}
+    )
+    c = out["comparisons"]["er"]
+    fd = c["final_acc_diff"]
+    assert abs(fd["mean"]) > fd["std"]  # the old rule's condition holds
+    assert c["p"] == pytest.approx(0.0561, abs=1e-4) and c["verdict"] == "n.s."
+    assert c["ci95"][0] < 0 < c["ci95"][1]
+
+
+def test_all_zero_differences(tmp_path: Path) -> None:
+    finals = {0: 0.8, 1: 0.7, 2: 0.75}
+    groups = {"A": make_group(tmp_path, "A", finals), "B": make_group(tmp_path, "B", finals)}
+    out = summarize(groups)
+    c = out["comparisons"]["B"]
+    assert c["final_acc_diff"]["std"] == 0.0
+    assert c["p"] == 1.0 and c["p_holm"] == 1.0 and c["ci95"] == [0.0, 0.0]
+    assert c["verdict"] == "n.s."
+    json.dumps(out, allow_nan=False)
+    assert "| +0.00 ± 0.00 | [+0.00, +0.00] | 1.000 (1.000) | n.s. |" in render_markdown(out)
+
+
+def test_recompute_verdicts_of_a_summary_stored_under_the_old_rule(tmp_path: Path) -> None:
+    groups = {
+        "base": make_group(tmp_path, "base", {0: 0.80, 1: 0.70, 2: 0.75}),
+        "better": make_group(tmp_path, "better", {0: 0.82, 1: 0.73, 2: 0.775}),
+        "noisy": make_group(tmp_path, "noisy", {0: 0.85, 1: 0.66, 2: 0.76}),
+    }
+    new = json.loads(json.dumps(summarize(groups, target_acc=0.7)))
+    old = json.loads(json.dumps(new))
+    old["rule"] = "beats / loses: the mean paired difference ... within spread"
+    del old["family"]
+    for c in old["comparisons"].values():
+        for k in ("ci95", "p", "p_holm", "comparisons"):
+            del c[k]
+    old["comparisons"]["noisy"]["verdict"] = "within spread"
+    old["files"] = {"json": "x.json"}
+    stored = json.dumps(old)
+    redone = recompute_verdicts(old)
+    assert json.dumps(old) == stored  # the input is not modified
+    assert redone.pop("files") == {"json": "x.json"}
+    assert json.dumps(redone) == json.dumps(new)  # same values, same key order
+    # a stored summary without the new keys still renders (a dash for what it lacks)
+    assert "| – | – | within spread |" in render_markdown(old)
+
+
 # --------------------------------------------------------------------------- Markdown
 
 
@@ -327,7 +396,12 @@ def test_markdown_tables(tmp_path: Path) -> None:
     assert md == render_markdown(json.loads(json.dumps(out)))  # deterministic, JSON round trip
     assert "| base | 75.0 ± 5.0 | 75.0 ± 5.0 | 30 ± 0 (3/3) | 10.0 |" in md
     assert "better\\|x" in md  # pipes in labels are escaped
-    assert "| better\\|x | +2.00 | +3.00 | +2.50 | +2.50 ± 0.50 | beats |" in md
+    # t quantile 0.975 with 2 df = 4.303, se = 0.50 / sqrt(3): [+1.26, +3.74]; p = 0.013
+    assert (
+        "| better\\|x | +2.00 | +3.00 | +2.50 | +2.50 ± 0.50 | [+1.26, +3.74] | 0.013 (0.013) "
+        "| beats |"
+    ) in md
+    assert "This table makes 1 comparison; Holm's correction is over this one." in md
     assert "Target: 70.0% test accuracy (given)" in md
     assert "mnist1d · mlp · ce" in md
     assert md.count("\n| ") == 2 + 2 + 1  # header, base, better; diff header, better
