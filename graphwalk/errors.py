@@ -7,7 +7,14 @@ expect (``ValueError`` for bad values, ``FileExistsError`` for an existing outpu
 
 from __future__ import annotations
 
-__all__ = ["GraphwalkError", "IndexFormatError", "InputError", "OutputExistsError", "Preempted"]
+__all__ = [
+    "GraphwalkError",
+    "IndexFormatError",
+    "InputError",
+    "InputTypeError",
+    "OutputExistsError",
+    "Preempted",
+]
 
 
 class GraphwalkError(Exception):
@@ -16,6 +23,12 @@ class GraphwalkError(Exception):
 
 class InputError(GraphwalkError, ValueError):
     """Input data or parameters are invalid (NaNs, wrong shapes, impossible sizes, ...)."""
+
+
+class InputTypeError(InputError, TypeError):
+    """A parameter of the wrong type (a float where an integer is needed, a string for a
+    number): a ``TypeError`` as Python expects, and an :class:`InputError` like every other bad
+    parameter (one line on the command line)."""
 
 
 class IndexFormatError(GraphwalkError, ValueError):

@@ -1,22 +1,124 @@
-"""Checks on user-supplied vectors and labels, shared by the indexer and the samplers."""
+"""Checks on user input, shared by every stage: vectors, labels and numbers.
+
+Numbers have one home: :func:`check_int` / :func:`check_real` for values passed from Python
+(a wrong type is a ``TypeError``, a value out of range an :class:`~graphwalk.errors.InputError`),
+:func:`parse_int` / :func:`parse_real` for numbers given as text (the command line's argparse
+types in :mod:`graphwalk.cli.types`, sampler specs), and :func:`int_range` / :func:`real_range`
+for how a range reads in every message (``an integer >= 1``, ``a number in (0, 1]``).
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import numpy.typing as npt
 
-from graphwalk.errors import InputError
+from graphwalk.errors import InputError, InputTypeError
 
-__all__ = ["as_labels", "as_vectors", "check_int", "check_positive_int", "check_real"]
+__all__ = [
+    "as_labels",
+    "as_vectors",
+    "check_int",
+    "check_positive_int",
+    "check_real",
+    "int_range",
+    "parse_int",
+    "parse_real",
+    "real_range",
+]
+
+
+def int_range(minimum: int | None = None, maximum: int | None = None) -> str:
+    """How an integer range reads in messages: ``an integer >= 1``, ``an integer in [0, 9]``."""
+    if minimum is None and maximum is None:
+        return "an integer"
+    if maximum is None:
+        return f"an integer >= {minimum}"
+    if minimum is None:
+        return f"an integer <= {maximum}"
+    return f"an integer in [{minimum}, {maximum}]"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def real_range(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> str:
+    """How a range of real numbers reads in messages: ``a number > 0``, ``a number in [0, 1]``."""
+    if low is not None and high is not None:
+        return (
+            f"a number in {'(' if low_open else '['}{_fmt(low)}, {_fmt(high)}"
+            f"{')' if high_open else ']'}"
+        )
+    if low is not None:
+        return f"a number {'>' if low_open else '>='} {_fmt(low)}"
+    if high is not None:
+        return f"a number {'<' if high_open else '<='} {_fmt(high)}"
+    return "a number"
+
+
+def _in_real_range(
+    v: float, low: float | None, high: float | None, low_open: bool, high_open: bool
+) -> bool:
+    return not (
+        (low is not None and (v <= low if low_open else v < low))
+        or (high is not None and (v >= high if high_open else v > high))
+    )
+
+
+def parse_int(text: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer given as text, within ``[minimum, maximum]``.
+
+    Raises:
+        ValueError: ``must be <range>, but got <text>`` (the caller adds whose value it is).
+    """
+    rng = int_range(minimum, maximum)
+    try:
+        v = int(text)
+    except ValueError:
+        raise ValueError(f"must be {rng}, but got {text!r}") from None
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        raise ValueError(f"must be {rng}, but got {v}")
+    return v
+
+
+def parse_real(
+    text: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number given as text, within the range.
+
+    Raises:
+        ValueError: ``must be <range>, but got <text>`` (the caller adds whose value it is).
+    """
+    rng = real_range(low, high, low_open=low_open, high_open=high_open)
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"must be {rng}, but got {text!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(
+            f"must be {rng.replace('a number', 'a finite number', 1)}, but got {text!r}"
+        )
+    if not _in_real_range(v, low, high, low_open, high_open):
+        raise ValueError(f"must be {rng}, but got {_fmt(v)}")
+    return v
 
 
 def check_positive_int(name: str, value: object) -> int:
-    """Return ``value`` as an int, or raise ``TypeError``/``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} should be a positive integer, but got {name}={value!r}")
-    if value <= 0:
-        raise InputError(f"{name} should be a positive integer, but got {name}={value}")
-    return int(value)
+    """:func:`check_int` with ``minimum=1``."""
+    return check_int(name, value, minimum=1)
 
 
 def check_int(
@@ -25,27 +127,18 @@ def check_int(
     """Return ``value`` (a Python or NumPy integer) as an int within ``[minimum, maximum]``.
 
     Raises:
-        TypeError: ``value`` is not an integer (a float such as ``10.0``, a bool, a string).
+        InputTypeError: ``value`` is not an integer (a float such as ``10.0``, a bool, a string);
+            a ``TypeError`` and an ``InputError``.
         InputError: ``value`` is out of range; the message gives the range.
     """
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
+        raise InputTypeError(
             f"{name} should be an integer, but got {name}={value!r} ({type(value).__name__})"
         )
     v = int(value)
     if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
-        if maximum is None:
-            what = f">= {minimum}"
-        elif minimum is None:
-            what = f"<= {maximum}"
-        else:
-            what = f"in [{minimum}, {maximum}]"
-        raise InputError(f"{name} should be an integer {what}, but got {name}={v}")
+        raise InputError(f"{name} should be {int_range(minimum, maximum)}, but got {name}={v}")
     return v
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
 
 
 def check_real(
@@ -60,31 +153,20 @@ def check_real(
     """Return ``value`` (a Python or NumPy real number) as a finite float within the range.
 
     Raises:
-        TypeError: ``value`` is not a real number.
+        InputTypeError: ``value`` is not a real number (a ``TypeError`` and an ``InputError``).
         InputError: ``value`` is NaN, infinite or out of range; the message gives the range.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(
+        raise InputTypeError(
             f"{name} should be a number, but got {name}={value!r} ({type(value).__name__})"
         )
     v = float(value)
-    if low is not None and high is not None:
-        rng = f"in {'(' if low_open else '['}{_fmt(low)}, {_fmt(high)}{')' if high_open else ']'}"
-    elif low is not None:
-        rng = f"{'>' if low_open else '>='} {_fmt(low)}"
-    elif high is not None:
-        rng = f"{'<' if high_open else '<='} {_fmt(high)}"
-    else:
-        rng = ""
+    rng = real_range(low, high, low_open=low_open, high_open=high_open)
     if not np.isfinite(v):
-        raise InputError(
-            f"{name} should be a finite number {rng}".rstrip() + f", but got {name}={v}"
-        )
-    bad = (low is not None and (v <= low if low_open else v < low)) or (
-        high is not None and (v >= high if high_open else v > high)
-    )
-    if bad:
-        raise InputError(f"{name} should be a number {rng}, but got {name}={_fmt(v)}")
+        finite = rng.replace("a number", "a finite number", 1)
+        raise InputError(f"{name} should be {finite}, but got {name}={v}")
+    if not _in_real_range(v, low, high, low_open, high_open):
+        raise InputError(f"{name} should be {rng}, but got {name}={_fmt(v)}")
     return v
 
 

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from graphwalk.errors import InputError
 from graphwalk.index.types import Level
+from graphwalk.validation import check_int
 
 __all__ = ["kmeans_level", "label_level"]
 
@@ -51,12 +52,7 @@ def kmeans_level(
     import faiss
 
     n, d = x.shape
-    if (
-        isinstance(n_clusters, bool)
-        or not isinstance(n_clusters, (int, np.integer))
-        or n_clusters < 1
-    ):
-        raise InputError(f"clusters should be a positive integer, but got clusters={n_clusters!r}")
+    check_int("clusters", n_clusters, minimum=1)
     if n < n_clusters:
         raise InputError(
             f"cannot make {n_clusters} clusters from {n} items; use --clusters {max(1, n // 10)} "

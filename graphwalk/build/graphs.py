@@ -21,6 +21,7 @@ from graphwalk import _numba_cache  # noqa: F401  (first: before any kernel is d
 from graphwalk.errors import InputError
 from graphwalk.index.types import Graph, WalkOrder
 from graphwalk.progress import progress
+from graphwalk.validation import check_int
 
 __all__ = [
     "KNN_BACKENDS",
@@ -227,8 +228,7 @@ def knn_recall(
 
 
 def _check_k(k: int, n: int, what: str) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k should be a positive integer, but got k={k!r}")
+    check_int("k", k, minimum=1)
     if k >= n:
         raise InputError(
             f"k={k} neighbours asked for, but there are only {n} {what}; k must be at most {n - 1}"

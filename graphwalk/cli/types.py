@@ -1,45 +1,33 @@
 """The argparse types every subcommand shares: numbers checked at the command line, refused
-with the range they must be in (argparse turns the refusal into one usage line)."""
+with the range they must be in (argparse turns the refusal into one usage line). The parsing and
+the range's wording are :mod:`graphwalk.validation`'s, shared with sampler specs."""
 
 from __future__ import annotations
 
 import argparse
-import math
+from collections.abc import Callable
 from typing import Any
+
+from graphwalk.validation import parse_int, parse_real
 
 __all__ = ["int_in", "real_in"]
 
 
+def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def typed(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return typed
+
+
 def int_in(low: int, high: int | None = None) -> Any:
     """An argparse ``type=`` for an integer in ``[low, high]`` (refused with the range)."""
-    rng = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {rng}, but got {text!r}") from None
-        if v < low or (high is not None and v > high):
-            raise argparse.ArgumentTypeError(f"must be {rng}, but got {v}")
-        return v
-
-    return parse
+    return _argparse_type(lambda text: parse_int(text, low, high))
 
 
 def real_in(*, high: float | None = None, zero: bool = False) -> Any:
     """An argparse ``type=`` for a finite number > 0 (>= 0 with ``zero``; and <= ``high``)."""
-    low = "[0" if zero else "(0"
-    rng = f"a number {'>=' if zero else '>'} 0" if high is None else f"a number in {low}, {high:g}]"
-
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {rng}, but got {text!r}") from None
-        if not math.isfinite(v):
-            raise argparse.ArgumentTypeError(f"must be a finite number, but got {text!r}")
-        if not ((v >= 0 if zero else v > 0) and (high is None or v <= high)):
-            raise argparse.ArgumentTypeError(f"must be {rng}, but got {v:g}")
-        return v
-
-    return parse
+    return _argparse_type(lambda text: parse_real(text, 0.0, high, low_open=not zero))

@@ -45,6 +45,7 @@ from typing import Any
 
 from graphwalk.errors import InputError
 from graphwalk.learn.rewards import REWARDS, Reward, make_reward
+from graphwalk.validation import check_int
 from graphwalk.walk.sampler import GraphWalkBatchSampler, GraphWalkSampler
 
 __all__ = ["CALLBACK_REWARDS", "RewardReporter", "check_reward", "find_sampler"]
@@ -305,9 +306,7 @@ class RewardReporter:
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _check_batches(batches: int) -> int:
-        if isinstance(batches, bool) or not isinstance(batches, int) or batches < 1:
-            raise InputError(f"batches should be a positive integer, but got {batches!r}")
-        return batches
+        return check_int("batches", batches, minimum=1)
 
     def _resolve(self, value: float | None) -> None:
         """``value`` is the reward of the oldest gradient still awaiting one."""

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import torch
@@ -16,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphwalk.errors import InputError
+from graphwalk.validation import check_int
 
 __all__ = ["LOSSES", "ce_loss", "knn_accuracy", "supcon_loss"]
 
@@ -142,16 +142,10 @@ def knn_accuracy(
             f"knn_accuracy needs at least one train and one test row, got {tr.shape[0]} and "
             f"{te.shape[0]}"
         )
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InputError(f"k must be an integer >= 1, got {k!r}")
+    check_int("k", k, minimum=1)
     if not temperature > 0:
         raise InputError(f"temperature must be > 0, got {temperature!r}")
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, numbers.Integral)
-        or chunk_size < 1
-    ):
-        raise InputError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    check_int("chunk_size", chunk_size, minimum=1)
     tr_y = tr_y.long()
     te_y = te_y.long()
     if int(tr_y.min()) < 0 or int(te_y.min()) < 0:

@@ -24,7 +24,6 @@ body's features. Module names are stable, for ``--layers`` (``named_modules()``)
 from __future__ import annotations
 
 import math
-import numbers
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -32,6 +31,7 @@ from torch import Tensor, nn
 
 from graphwalk.errors import InputError
 from graphwalk.train.losses import LOSSES
+from graphwalk.validation import check_int
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -198,9 +198,7 @@ def _check_name(name: str) -> None:
 
 def _positive_int(value: object, what: str) -> int:
     """``value`` as an int (NumPy integers too) if it is a positive integer, else InputError."""
-    if not isinstance(value, bool) and isinstance(value, numbers.Integral) and int(value) >= 1:
-        return int(value)
-    raise InputError(f"{what} must be a positive integer, got {value!r}")
+    return check_int(what, value, minimum=1)
 
 
 def _check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:

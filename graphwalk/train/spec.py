@@ -29,13 +29,14 @@ of one sampler compare equal and name the same run directory.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from graphwalk.errors import InputError
+from graphwalk.validation import parse_int, parse_real
 
 __all__ = ["SamplerSpec", "parse_spec", "parse_specs"]
 
@@ -128,14 +129,13 @@ def _num(v: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _real(text: str, spec: str, name: str) -> float:
+def _number(spec: str, name: str, parse: Callable[[], Any]) -> Any:
+    """A number of a spec, parsed as :mod:`graphwalk.validation` parses text (the command line
+    too); a refusal names the spec, the option and the range."""
     try:
-        v = float(text)
-    except ValueError:
-        raise InputError(f"sampler spec {spec!r}: {name}={text!r} is not a number") from None
-    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
-        raise InputError(f"sampler spec {spec!r}: {name} should be in [0, 1], but got {text}")
-    return v
+        return parse()
+    except ValueError as e:
+        raise InputError(f"sampler spec {spec!r}: {name} {e}") from None
 
 
 def parse_spec(text: str) -> SamplerSpec:
@@ -168,18 +168,14 @@ def parse_spec(text: str) -> SamplerSpec:
         elif not eq or not value:
             raise InputError(f"sampler spec {spec!r}: {name} needs a value, e.g. {name}=0.1")
         elif name in ("k", "budget", "floor"):
-            if not value.isdigit() or (name != "k" and int(value) == 0):
-                what = "a non-negative" if name == "k" else "a positive"
-                raise InputError(
-                    f"sampler spec {spec!r}: {name} should be {what} integer, but got {value!r}"
-                )
-            values[name] = int(value)
+            low = 0 if name == "k" else 1
+            values[name] = _number(spec, name, partial(parse_int, value, low))
         elif name in ("policy", "reward"):
             if not _NAME.match(value):
                 raise InputError(f"sampler spec {spec!r}: {name}={value!r} is not a name")
             values[name] = value
         else:
-            values[name] = _real(value, spec, name)
+            values[name] = _number(spec, name, partial(parse_real, value, 0.0, 1.0))
     if "budget" in values:
         values["replacement"] = True
     for name in ("reward", "floor"):

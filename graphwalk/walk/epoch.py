@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
-from graphwalk.validation import check_positive_int
+from graphwalk.validation import check_int, check_positive_int
 
 __all__ = ["EpochLayout", "batch_sizes", "dist_default", "mix_counts", "walked_items"]
 
@@ -77,14 +77,7 @@ def dist_default(rank: int | None, world_size: int | None) -> tuple[int, int]:
         else:
             rank = 0 if rank is None else rank
             world_size = 1 if world_size is None else world_size
-    if (
-        isinstance(world_size, bool)
-        or not isinstance(world_size, (int, np.integer))
-        or world_size < 1
-    ):
-        raise InputError(
-            f"world_size should be a positive integer, but got world_size={world_size!r}"
-        )
+    check_int("world_size", world_size, minimum=1)
     if (
         isinstance(rank, bool)
         or not isinstance(rank, (int, np.integer))

@@ -26,7 +26,7 @@ from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
-from graphwalk.validation import check_int, check_positive_int
+from graphwalk.validation import check_int, check_positive_int, check_real
 from graphwalk.walk.cluster_walker import ClusterWalker
 from graphwalk.walk.epoch import EpochLayout, batch_sizes, dist_default, walked_items
 from graphwalk.walk.inflight import RewardLedger, check_reward, gather_rewards
@@ -142,15 +142,10 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 f"batch_size={batch_size} is larger than the {n} items of {what}; "
                 f"use batch_size <= {n}"
             )
-        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0):
-            raise InputError(f"k should be a non-negative integer, but got k={k!r}")
+        if k is not None:
+            check_int("k", k, minimum=0)
         for name, v in (("mix", mix), ("restart", restart)):
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float, np.integer, np.floating))
-                or not 0.0 <= float(v) <= 1.0
-            ):
-                raise InputError(f"{name} should be in [0, 1], but got {name}={v!r}")
+            check_real(name, v, low=0.0, high=1.0)
         g = index.graph(graph)
         self.graph_name = graph if graph is not None else next(iter(index.graphs))
         self.kind = g.kind
@@ -245,8 +240,7 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
 
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch`` for the next pass (as ``DistributedSampler.set_epoch``)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise InputError(f"epoch should be a non-negative integer, but got epoch={epoch!r}")
+        check_int("epoch", epoch, minimum=0)
         self._resume = 0
         self._epoch = int(epoch)
         self._explicit = True

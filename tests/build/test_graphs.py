@@ -117,7 +117,7 @@ def test_knn_bad_k_and_backend(blobs):
     x, _ = blobs
     with pytest.raises(InputError, match="only 600 items"):
         knn_items_graph(x, 600)
-    with pytest.raises(InputError, match="positive integer"):
+    with pytest.raises(InputError, match="k should be an integer >= 1"):
         knn_items_graph(x, 0)
     with pytest.raises(InputError, match="backend"):
         knn_items_graph(x, 3, backend="annoy")

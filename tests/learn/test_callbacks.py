@@ -182,7 +182,7 @@ def test_reporter_refuses_what_it_cannot_serve(digits):
         RewardReporter(gw.GraphWalkBatchSampler(index, BATCH, seed=0))
     with pytest.raises(InputError, match="gar' reward is computed by after_backward"):
         RewardReporter(sampler, "gar").add(1.0)
-    with pytest.raises(InputError, match="batches should be a positive integer"):
+    with pytest.raises(InputError, match="batches should be an integer >= 1"):
         RewardReporter(sampler).after_backward(_net(), batches=0)
 
 

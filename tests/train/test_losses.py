@@ -167,7 +167,7 @@ def test_knn_votes_are_weighted_by_similarity():
 
 def test_knn_refuses_bad_inputs():
     x, y = torch.randn(10, 4), torch.arange(10) % 2
-    with pytest.raises(InputError, match="k must be an integer >= 1, got 0"):
+    with pytest.raises(InputError, match="k should be an integer >= 1, but got k=0"):
         knn_accuracy(x, y, x, y, k=0)
     with pytest.raises(InputError, match="same width"):
         knn_accuracy(x, y, torch.randn(3, 5), y[:3])
@@ -175,7 +175,7 @@ def test_knn_refuses_bad_inputs():
         knn_accuracy(x, y[:9], x, y)
     with pytest.raises(InputError, match="at least one train and one test row"):
         knn_accuracy(x, y, x[:0], y[:0])
-    with pytest.raises(InputError, match="chunk_size must be"):
+    with pytest.raises(InputError, match="chunk_size should be an integer >= 1"):
         knn_accuracy(x, y, x, y, chunk_size=0)
     with pytest.raises(InputError, match="temperature must be > 0"):
         knn_accuracy(x, y, x, y, temperature=-1.0)

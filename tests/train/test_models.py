@@ -103,11 +103,15 @@ def test_unknown_names_and_bad_arguments_are_refused():
             build_model("mlp", shape, 10)
     assert build_model("mlp", (40,), np.int64(3)).head.out_features == 3  # NumPy ints are fine
     for bad in [0, 2.0, True]:
-        with pytest.raises(InputError, match=f"n_classes must be a positive integer, got {bad}"):
+        with pytest.raises(
+            InputError, match=f"n_classes should be an integer.*, but got n_classes={bad}"
+        ):
             build_model("mlp", (40,), bad)
-    with pytest.raises(InputError, match="n_classes must be a positive integer, got 0"):
+    with pytest.raises(
+        InputError, match="n_classes should be an integer >= 1, but got n_classes=0"
+    ):
         build_model("mlp", (40,), 0)
-    with pytest.raises(InputError, match="proj_dim must be a positive integer, got 0"):
+    with pytest.raises(InputError, match="proj_dim should be an integer >= 1, but got proj_dim=0"):
         build_model("mlp", (40,), 10, loss="supcon", proj_dim=0)
 
 
