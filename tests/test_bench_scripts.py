@@ -143,3 +143,23 @@ def test_bench_item_speed_and_walk_threads_run(tmp_path):
     assert "x torch" in out
     out = _run("walk_threads.py", "--n", 20000, "--walks", 2000, "--length", 10, "--repeat", 1)
     assert "walks identical across threads and blocks" in out
+
+
+@pytest.mark.slow
+def test_index_hashes_are_repeatable_and_compared(tmp_path):
+    first = tmp_path / "first.json"
+    _run("index_hashes.py", "--only", "refused/k-", "--out", first)
+    hashes = json.loads(first.read_text())
+    assert set(hashes) == {
+        "refused/k-float",
+        "refused/k-zero",
+        "refused/k-too-large",
+        "refused/k-and-metric",
+    }
+    out = _run("index_hashes.py", "--only", "refused/k-", "--compare", first)
+    assert "identical: 4; different: 0" in out
+    hashes["refused/k-zero"] = "0" * 64
+    first.write_text(json.dumps(hashes))
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        _run("index_hashes.py", "--only", "refused/k-", "--compare", first)
+    assert "different: 1 ['refused/k-zero']" in e.value.stdout

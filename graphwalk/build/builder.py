@@ -1,103 +1,144 @@
-"""`build_index`: vectors (+ labels) → cluster levels → graphs → a `GraphIndex` (saved atomically)."""
+"""`build_index`: vectors (+ labels) → cluster levels → graphs → a `GraphIndex` (saved atomically).
+
+The build is planned first (:func:`~graphwalk.build.plan.plan_build`: every argument checked, every
+level and graph named), then made by step functions that each return one level or one graph.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from graphwalk._files import atomic_write
 from graphwalk.build.cluster import kmeans_level, label_level
-from graphwalk.build.graphs import (
-    KNN_BACKENDS,
-    er_graph,
-    knn_clusters_graph,
-    knn_items_graph,
-    walk_order,
+from graphwalk.build.graphs import er_graph, knn_clusters_graph, knn_items_graph, walk_order
+from graphwalk.build.plan import (
+    GRAPH_KINDS,
+    SEED_MAX,
+    BuildInputs,
+    BuildPlan,
+    GraphPlan,
+    LevelPlan,
+    check_writable,
+    plan_build,
 )
-from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
-from graphwalk.index.storage import MANIFEST, check_output
+from graphwalk.index.storage import MANIFEST
 from graphwalk.index.types import Graph, Level
 from graphwalk.progress import progress_bar, ticking
-from graphwalk.validation import as_labels, as_vectors, check_int, check_real
 
-__all__ = ["GRAPH_KINDS", "SEED_MAX", "build_index", "check_writable"]
+__all__ = [
+    "GRAPH_KINDS",
+    "SEED_MAX",
+    "build_cluster_graph",
+    "build_index",
+    "build_item_graph",
+    "build_level",
+    "check_writable",
+    "with_walk_order",
+]
 
-GRAPH_KINDS = ("er", "knn-clusters", "knn")
-SEED_MAX = 2**32 - 1  # pynndescent and NumPy seeds are 32-bit unsigned
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def _names(what: str, value: object) -> tuple[str, ...]:
-    """``graphs``/``groups``: one name or a sequence of names (a lone string is one name)."""
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    kind = "graph kind" if what == "graphs" else "label set name"
-    raise TypeError(
-        f"{what} should be a {kind} or a list of them, but got {what}={value!r} "
-        f"({type(value).__name__})"
+def build_level(plan: BuildPlan, level: LevelPlan, inputs: BuildInputs) -> Level:
+    """Make one planned level: k-means over the level's space, or one cluster per label value."""
+    x = inputs.spaces[level.space]
+    if level.source == "kmeans":
+        assert level.clusters is not None  # planned so
+        return kmeans_level(x, level.clusters, seed=plan.seed, space=level.space)
+    assert level.label_set is not None
+    return label_level(x, inputs.labels[level.label_set], name=level.name, space=level.space)
+
+
+def build_cluster_graph(plan: BuildPlan, graph: GraphPlan, level: Level) -> Graph:
+    """Make one planned cluster graph over the clusters of ``level``: Erdős–Rényi, or each
+    cluster joined to its ``k`` nearest centroids (``k`` capped at ``n_clusters - 1``)."""
+    if graph.kind == "er":
+        return er_graph(
+            level.n_clusters,
+            degree=plan.degree,
+            p=plan.p,
+            seed=plan.seed,
+            connect=plan.connect,
+            level=level.name,
+        )
+    return knn_clusters_graph(
+        level.centroids,
+        min(plan.k, level.n_clusters - 1),
+        metric=plan.metric,
+        connect=plan.connect,
+        level=level.name,
     )
 
 
-def _ignored(what: str, why: str) -> None:
-    warnings.warn(f"{what} is ignored: this build has {why}", UserWarning, stacklevel=3)
+def build_item_graph(plan: BuildPlan, graph: GraphPlan, x: npt.NDArray[np.float32]) -> Graph:
+    """Make one planned kNN item graph over the vectors ``x`` of its space (no walk order yet)."""
+    assert graph.space is not None
+    return knn_items_graph(
+        x,
+        plan.k,
+        metric=plan.metric,
+        backend=plan.knn_backend,
+        seed=plan.seed,
+        recall_sample=plan.recall_sample,
+        name=graph.name,
+        space=graph.space,
+        show_progress=plan.progress,
+    )
 
 
-def check_writable(out: Path) -> None:
-    """Refuse an output whose directory cannot be written, before any work.
+def with_walk_order(graph: Graph, assignment: npt.NDArray[np.integer] | None) -> Graph:
+    """``graph`` with the order samplers walk it in: breadth-first within the clusters of
+    ``assignment`` (k-means of the same vectors) when given, so that a batch reads contiguous
+    memory (see :func:`~graphwalk.build.graphs.walk_order`)."""
+    return dataclasses.replace(graph, walk=walk_order(graph, assignment))
 
-    Creates and removes a probe directory in ``out``'s parent (or, when the parent does not exist
-    yet, in its nearest existing ancestor, where the parents would be created).
 
-    Raises:
-        InputError: naming the directory and the reason (permission, read-only file system, ...).
-    """
-    parent = out.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"cannot write {out}: {parent} is not a directory")
+class _Steps:
+    """Runs the build's steps on its one progress bar, and times each into ``timings``."""
+
+    def __init__(self, bar: Any, timings: dict[str, float]) -> None:
+        self.bar = bar
+        self.timings = timings
+
+    def __call__(self, label: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if self.bar is not None:
+            self.bar.set_postfix_str(label)
+        t0 = time.perf_counter()
+        with ticking(self.bar):  # one bar: the step's name and its elapsed time, kept moving
+            result = fn(*args, **kwargs)
+        self.timings[label] = round(time.perf_counter() - t0, 4)
+        if self.bar is not None:
+            self.bar.update(1)
+        return result
+
+
+@contextmanager
+def _steps(plan: BuildPlan, timings: dict[str, float]) -> Iterator[_Steps]:
+    bar = progress_bar(
+        enabled=plan.progress,
+        total=len(plan.steps),
+        desc="graphwalk index",
+        unit="step",
+        leave=True,
+    )
     try:
-        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent)
-        os.rmdir(probe)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write {out}: {parent} is not writable ({exc.strerror or exc}); "
-            "choose another --out"
-        ) from exc
-
-
-def _spaces(vectors: Any, metric: str) -> dict[str, npt.NDArray[np.float32]]:
-    if isinstance(vectors, Mapping):
-        if not vectors:
-            raise InputError("no vectors given: the mapping of layer name to vectors is empty")
-        out = {
-            str(k): as_vectors(v, name=f"vectors of {k!r}", metric=metric)
-            for k, v in vectors.items()
-        }
-        ns = {k: v.shape[0] for k, v in out.items()}
-        if len(set(ns.values())) != 1:
-            raise InputError(f"every layer needs one vector per item, but the counts differ: {ns}")
-        return out
-    return {"input": as_vectors(vectors, metric=metric)}
-
-
-def _labels(labels: Any, n: int) -> dict[str, npt.NDArray[np.int64]]:
-    if labels is None:
-        return {}
-    if isinstance(labels, Mapping):
-        return {str(k): as_labels(v, n, name=f"labels {k!r}") for k, v in labels.items()}
-    return {"label": as_labels(labels, n)}
+        yield _Steps(bar, timings)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def build_index(
@@ -167,193 +208,14 @@ def build_index(
         The built :class:`GraphIndex` (saved if ``out`` was given).
     """
     t_start = time.perf_counter()
-    graphs = _names("graphs", graphs)
-    groups = _names("groups", groups)
-    if out is not None:
-        check_output(Path(out), overwrite)
-        check_writable(Path(out))
-    if metric not in ("l2", "cosine"):
-        raise InputError(f"metric should be 'l2' or 'cosine', but got {metric!r}")
-    if knn_backend not in KNN_BACKENDS:
-        raise InputError(f"knn_backend should be one of {KNN_BACKENDS}, but got {knn_backend!r}")
-    bad = [g for g in graphs if g not in GRAPH_KINDS]
-    if bad:
-        raise InputError(f"unknown graph kind {bad[0]!r}; choose from {GRAPH_KINDS}")
-    k = check_int("k", k, minimum=1)
-    recall_sample = check_int("recall_sample", recall_sample, minimum=1)
-    seed = check_int("seed", seed, minimum=0, maximum=SEED_MAX)
-    if clusters is not None:
-        clusters = check_int("clusters", clusters, minimum=1)
-    if degree is not None:
-        degree = check_real("degree", degree, low=0.0, low_open=True)
-    if p is not None:
-        p = check_real("p", p, low=0.0, high=1.0, low_open=True)
-    if degree is not None and p is not None:
-        raise InputError("give the ER graph's mean degree or its edge probability p, not both")
-    spaces = _spaces(vectors, metric)
-    first = next(iter(spaces))
-    n = spaces[first].shape[0]
-    labs = _labels(labels, n)
-    group_sets: list[str] = []
-    for gname in groups:
-        names = list(labs) if gname == "labels" and "labels" not in labs and labs else [gname]
-        for name in names:
-            if name not in labs:
-                raise InputError(
-                    f"groups={name!r} needs labels of that name, but "
-                    + (
-                        f"the labels are {sorted(labs)}"
-                        if labs
-                        else "no labels were given (--labels)"
-                    )
-                )
-            if name not in group_sets:
-                group_sets.append(name)
-    cspace = cluster_space or first
-    if cspace not in spaces:
-        raise InputError(f"cluster_space {cspace!r} is not one of the spaces {sorted(spaces)}")
-    if clusters is not None and clusters > n:
-        raise InputError(f"cannot make {clusters} clusters from {n} items; use at most {n}")
-    needs_level = [g for g in graphs if g in ("er", "knn-clusters")]
-    if needs_level and clusters is None and not group_sets:
-        raise InputError(
-            f"graph {needs_level[0]!r} is built over clusters: give clusters=K "
-            "(--clusters K) or groups=('labels',) (--groups labels)"
-        )
-    if "knn" in graphs and k >= n:
-        raise InputError(
-            f"k={k} neighbours asked for, but there are only {n} items; "
-            f"k must be between 1 and {n - 1}"
-        )
-    planned = (["kmeans"] if clusters is not None else []) + [
-        "labels" if g == "label" else g for g in group_sets
-    ]
-    if graph_level is not None:
-        if graph_level not in planned:
-            raise InputError(
-                f"graph_level {graph_level!r} is not one of the levels this build makes "
-                f"{planned} (--clusters makes 'kmeans', --groups NAME makes NAME)"
-            )
-        if not needs_level:
-            _ignored(f"graph_level {graph_level!r}", "no cluster graph ('er', 'knn-clusters')")
-    for pname, pval in (("degree", degree), ("p", p)):
-        if pval is not None and "er" not in graphs:
-            _ignored(f"{pname}={pval:g}", "no 'er' graph")
-
-    levels: dict[str, Level] = {}
-    built: dict[str, Graph] = {}
-    timings: dict[str, float] = {}
-    steps: list[tuple[str, Any]] = []
-    if clusters is not None:
-        steps.append(
-            (
-                "k-means",
-                lambda: levels.__setitem__(
-                    "kmeans", kmeans_level(spaces[cspace], int(clusters), seed=seed, space=cspace)
-                ),
-            )
-        )
-    for gname in group_sets:
-        lname = "labels" if gname == "label" else gname
-        steps.append(
-            (
-                f"groups {lname}",
-                lambda g=gname, ln=lname: levels.__setitem__(
-                    ln, label_level(spaces[cspace], labs[g], name=ln, space=cspace)
-                ),
-            )
-        )
-
-    def base_level() -> Level:
-        name = graph_level or ("kmeans" if "kmeans" in levels else next(iter(levels)))
-        if name not in levels:
-            raise InputError(f"graph_level {name!r} is not one of the levels {sorted(levels)}")
-        return levels[name]
-
-    if "er" in graphs:
-        steps.append(
-            (
-                "ER graph",
-                lambda: built.__setitem__(
-                    "er",
-                    er_graph(
-                        base_level().n_clusters,
-                        degree=degree,
-                        p=p,
-                        seed=seed,
-                        connect=connect,
-                        level=base_level().name,
-                    ),
-                ),
-            )
-        )
-    if "knn-clusters" in graphs:
-        steps.append(
-            (
-                "kNN over centroids",
-                lambda: built.__setitem__(
-                    "knn-clusters",
-                    knn_clusters_graph(
-                        base_level().centroids,
-                        min(k, base_level().n_clusters - 1),
-                        metric=metric,
-                        connect=connect,
-                        level=base_level().name,
-                    ),
-                ),
-            )
-        )
-    if "knn" in graphs:
-        for sname in spaces:
-            gname = "knn" if len(spaces) == 1 else f"knn@{sname}"
-            steps.append(
-                (
-                    f"kNN {gname}",
-                    lambda s=sname, gn=gname: built.__setitem__(
-                        gn,
-                        knn_items_graph(
-                            spaces[s],
-                            k,
-                            metric=metric,
-                            backend=knn_backend,
-                            seed=seed,
-                            recall_sample=recall_sample,
-                            name=gn,
-                            space=s,
-                            show_progress=progress,
-                        ),
-                    ),
-                )
-            )
-            # the order samplers walk it in: breadth-first within the k-means clusters of the
-            # same vectors (when there are), so that a batch reads contiguous memory
-            steps.append(
-                (
-                    f"walk order {gname}",
-                    lambda s=sname, gn=gname: setattr(
-                        built[gn],
-                        "walk",
-                        walk_order(
-                            built[gn],
-                            levels["kmeans"].assignment
-                            if "kmeans" in levels and levels["kmeans"].space == s
-                            else None,
-                        ),
-                    ),
-                )
-            )
-    if out is not None:
-        steps.append(("write", None))
-
-    bar = progress_bar(
-        enabled=progress, total=len(steps), desc="graphwalk index", unit="step", leave=True
-    )
-    params: dict[str, Any] = dict(
+    plan, inputs = plan_build(
+        vectors,
+        labels=labels,
         clusters=clusters,
-        groups=list(group_sets),
-        graphs=list(graphs),
+        groups=groups,
+        graphs=graphs,
         graph_level=graph_level,
-        cluster_space=cspace,
+        cluster_space=cluster_space,
         degree=degree,
         p=p,
         connect=connect,
@@ -362,34 +224,37 @@ def build_index(
         knn_backend=knn_backend,
         recall_sample=recall_sample,
         seed=seed,
-        **(extra_params or {}),
-        timings_s=timings,
+        out=out,
+        overwrite=overwrite,
+        progress=progress,
     )
+    for message in plan.ignored:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    timings: dict[str, float] = {}
     index = GraphIndex(
-        n, labels=labs, spaces={s: int(v.shape[1]) for s, v in spaces.items()}, build_params=params
+        plan.n_items,
+        labels=dict(inputs.labels),
+        spaces=dict(plan.spaces),
+        build_params=plan.build_params(extra_params, timings),
     )
-    try:
-        for label, fn in steps:
-            if bar is not None:
-                bar.set_postfix_str(label)
-            t0 = time.perf_counter()
-            with ticking(bar):  # one bar: the step's name and its elapsed time, kept moving
-                if fn is None:
-                    index.levels, index.graphs = levels, built
-                    assert out is not None
-                    index.save(out, overwrite=overwrite)
-                else:
-                    fn()
-            timings[label] = round(time.perf_counter() - t0, 4)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    index.levels, index.graphs = levels, built
+    with _steps(plan, timings) as step:
+        levels = {lv.name: step(lv.step, build_level, plan, lv, inputs) for lv in plan.levels}
+        built: dict[str, Graph] = {}
+        for g in plan.graph_plans:
+            if g.kind == "knn":
+                assert g.space is not None
+                graph = step(g.steps[0], build_item_graph, plan, g, inputs.spaces[g.space])
+                order = None if g.walk_level is None else levels[g.walk_level].assignment
+                built[g.name] = step(g.steps[1], with_walk_order, graph, order)
+            else:
+                assert g.level is not None
+                built[g.name] = step(g.steps[0], build_cluster_graph, plan, g, levels[g.level])
+        index.levels, index.graphs = levels, built
+        if plan.out is not None:
+            step("write", index.save, plan.out, overwrite=plan.overwrite)
     timings["total"] = round(time.perf_counter() - t_start, 4)
-    if out is not None:
-        _rewrite_manifest(Path(out), index.manifest)
+    if plan.out is not None:
+        _rewrite_manifest(plan.out, index.manifest)
     return index
 
 
