@@ -19,6 +19,7 @@ from graphwalk.errors import InputError, InputTypeError
 __all__ = [
     "as_labels",
     "as_vectors",
+    "check_bool",
     "check_int",
     "check_positive_int",
     "check_real",
@@ -114,6 +115,20 @@ def parse_real(
     if not _in_real_range(v, low, high, low_open, high_open):
         raise ValueError(f"must be {rng}, but got {_fmt(v)}")
     return v
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` (a Python or NumPy bool) as a bool.
+
+    Raises:
+        InputTypeError: anything else (``"yes"``, ``1``, ``None``), which ``bool()`` would
+            silently take (``bool("no")`` is ``True``).
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(
+            f"{name} should be True or False, but got {name}={value!r} ({type(value).__name__})"
+        )
+    return bool(value)
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -236,7 +251,10 @@ def as_labels(y: object, n_items: int, *, name: str = "labels") -> npt.NDArray[n
         )
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all() or not np.all(arr == np.round(arr)):
-            raise InputError(f"{name} must be integers, but contain non-integer floats")
+            raise InputError(
+                f"{name} must be integers, but contain non-integer floats; pass integer class "
+                "ids (e.g. np.unique(labels, return_inverse=True)[1])"
+            )
     elif arr.dtype.kind not in "iub":
         raise InputError(f"{name} must be integers, but have dtype {arr.dtype}")
     return arr.astype(np.int64)

@@ -85,3 +85,24 @@ def test_check_int_and_check_real_name_the_type_and_the_range():
         check_real("degree", float("nan"), low=0.0, low_open=True)
     with pytest.raises(TypeError, match="degree should be a number"):
         check_real("degree", "3", low=0.0, low_open=True)
+
+
+def test_check_bool_refuses_what_bool_would_take():
+    from graphwalk.errors import InputTypeError
+    from graphwalk.validation import check_bool
+
+    assert check_bool("weighted", True) is True and check_bool("weighted", np.bool_(False)) is False
+    for bad in ("no", "yes", 1, 0, None, 1.0):
+        with pytest.raises(InputTypeError, match=r"weighted should be True or False, but got"):
+            check_bool("weighted", bad)
+
+
+def test_the_sampler_refuses_a_flag_that_is_not_a_bool():
+    import graphwalk as gw
+    from graphwalk.errors import InputTypeError
+
+    x = np.random.default_rng(0).normal(size=(200, 4))
+    index = gw.build_index(x, clusters=10, graphs=["er"], seed=0)
+    for flag in ("weighted", "replacement", "drop_last"):
+        with pytest.raises(InputTypeError, match=f"{flag} should be True or False"):
+            gw.GraphWalkBatchSampler(index, 16, graph="er", **{flag: "no"})

@@ -260,7 +260,10 @@ def write_json(obj: Any, path: Path) -> None:
 def read_manifest(path: Path) -> dict[str, Any]:
     """Read and check the manifest of the index at ``path`` (format name and version)."""
     if not path.exists():
-        raise IndexFormatError(f"no index at {path}: the path does not exist")
+        raise IndexFormatError(
+            f"no index at {path}: the path does not exist; build one with `graphwalk index ... "
+            f"--out {path}` (or graphwalk.build_index(..., out=...)), or check the path"
+        )
     if not path.is_dir():
         raise IndexFormatError(
             f"{path} is not a graphwalk index: an index is a directory (NAME.gw/)"

@@ -26,7 +26,7 @@ from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
-from graphwalk.validation import check_int, check_positive_int, check_real
+from graphwalk.validation import check_bool, check_int, check_positive_int, check_real
 from graphwalk.walk.cluster_walker import ClusterWalker
 from graphwalk.walk.epoch import EpochLayout, batch_sizes, dist_default, walked_items
 from graphwalk.walk.inflight import RewardLedger, check_reward, gather_rewards
@@ -156,8 +156,10 @@ class GraphWalkBatchSampler(Sampler[list[int]]):
                 "to batch_size: leave k out"
             )
         self.k: int | None = None if g.kind == "item" else (4 if k is None else int(k))
-        self.mix, self.restart, self.weighted = float(mix), float(restart), bool(weighted)
-        self.replacement, self.drop_last = bool(replacement), bool(drop_last)
+        self.mix, self.restart = float(mix), float(restart)
+        self.weighted = check_bool("weighted", weighted)
+        self.replacement = check_bool("replacement", replacement)
+        self.drop_last = check_bool("drop_last", drop_last)
         #: in [0, 2**32): the epoch order is seeded with 32 bits of it
         self.seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
         self.rank, self.world_size = dist_default(rank, world_size)
