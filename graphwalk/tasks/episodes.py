@@ -45,16 +45,10 @@ from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.validation import check_int
 
-__all__ = ["EpisodeLabels", "EpisodeSampler", "collate_episode", "episode_labels"]
+__all__ = ["EpisodeLabels", "EpisodeSampler", "collate_episode"]
 
 STATE_VERSION = 1
 MODES = ("uniform", "walk", "within:LEVEL")
-
-
-def episode_labels(n_way: int, k_shot: int, q_query: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The episode labels of the support and the query set in the sampler's layout."""
-    ways = torch.arange(n_way, dtype=torch.int64)
-    return ways.repeat_interleave(k_shot), ways.repeat_interleave(q_query)
 
 
 class EpisodeSampler(Sampler[list[int]]):
@@ -105,7 +99,7 @@ class EpisodeSampler(Sampler[list[int]]):
         self.level = level
         self.n_way = check_int("n_way", n_way, minimum=2)
         self.k_shot = check_int("k_shot", k_shot, minimum=1)
-        self.q_query = check_int("q_query", q_query, minimum=0)
+        self.q_query = check_int("q_query", q_query, minimum=1)
         self.episodes = check_int("episodes", episodes, minimum=1)
         self.seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
         self.rank, self.world_size = dist_default(rank, world_size)
@@ -451,13 +445,15 @@ class EpisodeLabels(torch.utils.data.Dataset[tuple[Any, int]]):
 def collate_episode(n_way: int, k_shot: int, q_query: int) -> Any:
     """A ``collate_fn`` for one episode in :class:`EpisodeSampler`'s layout:
     ``(support_x, support_y, query_x, query_y, class_ids)``, labels ``0..n_way-1`` by position
-    and ``class_ids[j]`` the class of label ``j`` (from an :class:`EpisodeLabels` dataset, or the
-    second field of each item; ``None`` when items have no second field)."""
+    (:func:`graphwalk.tasks.meta.split_episode`) and ``class_ids[j]`` the class of label ``j``
+    (from an :class:`EpisodeLabels` dataset, or the second field of each item; ``None`` when
+    items have no second field)."""
+    from graphwalk.tasks.meta import split_episode
+
     n_way = check_int("n_way", n_way, minimum=2)
     k_shot = check_int("k_shot", k_shot, minimum=1)
-    q_query = check_int("q_query", q_query, minimum=0)
+    q_query = check_int("q_query", q_query, minimum=1)
     size = n_way * (k_shot + q_query)
-    sy, qy = episode_labels(n_way, k_shot, q_query)
 
     def collate(items: Sequence[Any]) -> tuple[Any, ...]:
         if len(items) != size:
@@ -468,12 +464,10 @@ def collate_episode(n_way: int, k_shot: int, q_query: int) -> Any:
             )
         first = items[0]
         pairs = isinstance(first, (tuple, list))
-        xs = [it[0] if pairs else it for it in items]
-        x = torch.stack([torch.as_tensor(v) for v in xs])
-        ns = n_way * k_shot
+        x = torch.stack([torch.as_tensor(it[0] if pairs else it) for it in items])
         ids = None
         if pairs and len(first) > 1:
             ids = torch.as_tensor([int(items[j * k_shot][1]) for j in range(n_way)])
-        return x[:ns], sy.clone(), x[ns:], qy.clone(), ids
+        return (*split_episode(x, n_way, k_shot, q_query), ids)
 
     return collate
