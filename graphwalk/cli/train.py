@@ -41,6 +41,15 @@ _FIELDS = (
     "data_dir",
     "download",
     "record_batches",
+    "meta",
+    "n_way",
+    "k_shot",
+    "q_query",
+    "episodes",
+    "inner_steps",
+    "inner_lr",
+    "class_split",
+    "test_episodes",
 )
 
 
@@ -175,6 +184,53 @@ def register(sub: Any) -> None:
         help="also checkpoint every STEPS steps inside an epoch (a SIGTERM checkpoints at the "
         "next step and stops; default: at epoch ends only)",
     )
+    e = p.add_argument_group("episodes (meta-learning)")
+    e.add_argument(
+        "--meta",
+        metavar="NAME",
+        help="meta-train on episodes: protonet, maml, fomaml (first-order MAML); the sampler "
+        "becomes 'episodes' unless --sampler/--compare name episode specs",
+    )
+    e.add_argument("--n-way", type=int_in(2), metavar="N", help="classes per episode (default 5)")
+    e.add_argument(
+        "--k-shot", type=int_in(1), metavar="K", help="support items per class (default 1)"
+    )
+    e.add_argument(
+        "--q-query", type=int_in(1), metavar="Q", help="query items per class (default 15)"
+    )
+    e.add_argument(
+        "--episodes", type=int_in(1), metavar="E", help="episodes per epoch (default 100)"
+    )
+    e.add_argument(
+        "--episode-classes",
+        metavar="HOW",
+        help="how an episode's classes are chosen: uniform (default), walk (neighbours on the "
+        "class graph) or within:LEVEL (under one parent of LEVEL, e.g. within:parent)",
+    )
+    e.add_argument(
+        "--episode-level",
+        metavar="LEVEL",
+        help="the level whose clusters are the classes: labels (default) or kmeans "
+        "(unsupervised, as CACTUs)",
+    )
+    e.add_argument(
+        "--class-split",
+        metavar="SPLIT",
+        help="none (default: train on the train split, test on the test split), A/B/C "
+        "train/validation/test classes by count or fraction (seeded), or cifar-fs",
+    )
+    e.add_argument(
+        "--inner-steps", type=int_in(1), metavar="S", help="MAML's adaptation steps (default 5)"
+    )
+    e.add_argument(
+        "--inner-lr", type=real_in(), metavar="LR", help="MAML's adaptation rate (default 0.01)"
+    )
+    e.add_argument(
+        "--test-episodes",
+        type=int_in(1),
+        metavar="E",
+        help="held-out episodes every evaluation averages (default 600)",
+    )
     a = p.add_argument_group("activation graphs")
     a.add_argument(
         "--layers", metavar="NAME[,NAME...]", help="index the model's activations at these modules"
@@ -228,7 +284,7 @@ def _show_warning(
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from graphwalk.train.config import TrainConfig, learner_spec, load_config
+    from graphwalk.train.config import TrainConfig, episode_spec, learner_spec, load_config
 
     base = load_config(args.config) if args.config else TrainConfig()
     given: dict[str, Any] = {}
@@ -244,6 +300,15 @@ def _config(args: argparse.Namespace) -> Any:
         policy=args.policy,
         reward=args.reward,
         budget=args.budget,
+        compare=bool(args.compare),
+    )
+    if spec is not None:
+        given["sampler"] = spec
+    spec = episode_spec(
+        given.get("sampler"),
+        meta=given.get("meta"),
+        classes=args.episode_classes,
+        level=args.episode_level,
         compare=bool(args.compare),
     )
     if spec is not None:

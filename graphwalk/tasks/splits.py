@@ -24,6 +24,7 @@ __all__ = [
     "PARTS",
     "ClassSplit",
     "cifar_fs_split",
+    "parse_split",
     "split_classes",
 ]
 
@@ -197,3 +198,25 @@ def cifar_fs_split(values: npt.ArrayLike, *, level: str = "labels") -> ClassSpli
         test=np.asarray(ids["test"]),
         source="cifar-fs",
     )
+
+
+def parse_split(text: str) -> tuple[str, tuple[float, ...]]:
+    """A class split as the command line gives it: ``none``, ``cifar-fs``, or ``A/B/C`` (train,
+    validation and test classes by count, ``64/16/20``, or by fraction, ``0.6/0.2/0.2``).
+    Returns ``(kind, sizes)``."""
+    if text in ("none", "cifar-fs"):
+        return text, ()
+    parts = text.split("/")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        if all(p.isdigit() for p in parts):
+            return "seeded", tuple(int(p) for p in parts)
+        sizes = tuple(float(p) for p in parts)
+    except ValueError:
+        raise InputError(
+            f"class split {text!r}: give none, cifar-fs, or A/B/C train/validation/test classes "
+            "by count (5/0/5) or fraction (0.6/0.2/0.2)"
+        ) from None
+    _parts(sizes, 100)  # fractions in [0, 1] summing to 1
+    return "seeded", sizes

@@ -94,6 +94,11 @@ def run_compare(
         raise InputError("no sampler specs to compare; e.g. --compare random,er,knn")
     if not seeds or len(set(seeds)) != len(seeds):
         raise InputError(f"seeds should be distinct, but got {list(seeds)}; e.g. --seeds 0,1,2")
+    if len({s.is_episodes for s in specs}) > 1:
+        raise InputError(
+            "--compare runs episodes (a meta-learner) or batches (a classifier), not both: "
+            f"{', '.join(str(s) for s in specs)}"
+        )
     walk = next((s for s in specs if not s.is_random), specs[0])
     base = dataclasses.replace(base, sampler=str(walk), seed=int(seeds[0])).resolved()
     for s in specs:  # every spec and seed must make a valid config before anything runs
@@ -130,7 +135,8 @@ def run_compare(
     done = 0
     for sd in seeds:
         index_path: str | None = base.index
-        if base.index is None and not base.layers and any(not s.is_random for s in specs):
+        walks = any(not s.is_random and not s.is_episodes for s in specs)
+        if base.index is None and not base.layers and walks:
             p = out / f"index-seed{sd}.gw"
             if not (p / "manifest.json").is_file():
                 train_ds, _, _ = load_splits(
@@ -182,6 +188,8 @@ def _config(base: TrainConfig, spec: SamplerSpec, seed: int, index: str | None) 
         return dataclasses.replace(
             base, sampler=str(spec), seed=seed, index=None, layers=[], refresh_every=0
         )
+    if spec.is_episodes:  # each run builds its episode index (seeded alike: paired)
+        return dataclasses.replace(base, sampler=str(spec), seed=seed)
     return dataclasses.replace(base, sampler=str(spec), seed=seed, index=index)
 
 

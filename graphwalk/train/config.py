@@ -16,11 +16,12 @@ from graphwalk.errors import InputError
 from graphwalk.train.spec import parse_spec
 from graphwalk.validation import check_int, check_real
 
-__all__ = ["DEVICES", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "load_config"]
+__all__ = ["DEVICES", "META", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "load_config"]
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda")
+META = ("protonet", "maml", "fomaml")
 _DATASET_CLASSES = ("label", "superclass")
 
 
@@ -59,6 +60,15 @@ class TrainConfig:
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         data_dir, download: where torchvision datasets live, and whether to download them.
         record_batches: write every batch's item ids to ``batches-rank{R}.jsonl`` (tests, audits).
+        meta: the meta-learner of an ``episodes`` sampler: ``protonet``, ``maml``, ``fomaml``.
+        n_way, k_shot, q_query, episodes: the episodes' shape and how many make an epoch.
+        inner_steps, inner_lr: MAML's adaptation (SGD steps on the support set).
+        class_split: which classes are trained on and which tested: ``none`` (train on the train
+            split's classes, test on the test split's), ``A/B/C`` (a seeded split of the classes
+            into A train, B validation, C test classes, by count or by fractions) or
+            ``cifar-fs`` (CIFAR-100's standard 64/16/20).
+        test_episodes: the held-out episodes every evaluation averages over (the field reports
+            at least 600, with a 95% confidence interval).
     """
 
     dataset: str = "mnist1d"
@@ -89,6 +99,15 @@ class TrainConfig:
     data_dir: str = "datasets"
     download: bool = False
     record_batches: bool = False
+    meta: str | None = None
+    n_way: int = 5
+    k_shot: int = 1
+    q_query: int = 15
+    episodes: int = 100
+    inner_steps: int = 5
+    inner_lr: float = 0.01
+    class_split: str = "none"
+    test_episodes: int = 600
 
     def resolved(self) -> TrainConfig:
         """A checked copy with the model's defaults filled in (raises ``InputError`` naming the
@@ -159,6 +178,7 @@ class TrainConfig:
                 "a learned walker (policy=...) cannot follow activation graphs: their nodes "
                 "change at every refresh; drop --layers or the policy"
             )
+        _check_episodes(c)
         if c.layers and parse_spec(c.sampler).is_random:
             raise InputError(
                 "--layers makes activation graphs for a walk, but the sampler is 'random'; "
@@ -181,6 +201,44 @@ class TrainConfig:
                 f"{source}: unknown settings {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
             )
         return cls(**dict(d))
+
+
+def _check_episodes(c: TrainConfig) -> None:
+    """The settings of an ``episodes`` run (and no meta-learner without episodes)."""
+    from graphwalk.tasks.splits import parse_split
+
+    spec = parse_spec(c.sampler)
+    if not spec.is_episodes:
+        if c.meta is not None:
+            raise InputError(
+                f"--meta {c.meta} trains on episodes: use --sampler episodes (or "
+                "episodes:walk, episodes:within=LEVEL)"
+            )
+        return
+    if c.meta is None:
+        raise InputError(
+            f"sampler {c.sampler!r} draws episodes for a meta-learner: name it with --meta "
+            f"({', '.join(META)})"
+        )
+    if c.meta not in META:
+        raise InputError(f"unknown meta-learner {c.meta!r}; choose from {', '.join(META)}")
+    if c.loss != "ce":
+        raise InputError(
+            f"episodes train with the meta-learner's own loss (--meta {c.meta}); drop --loss "
+            f"{c.loss}"
+        )
+    if c.layers:
+        raise InputError("episodes do not follow activation graphs; drop --layers")
+    if c.label_noise:
+        raise InputError("episodes are drawn from clean classes; drop --label-noise")
+    c.n_way = check_int("n_way", c.n_way, minimum=2)
+    c.k_shot = check_int("k_shot", c.k_shot, minimum=1)
+    c.q_query = check_int("q_query", c.q_query, minimum=1)
+    c.episodes = check_int("episodes", c.episodes, minimum=1)
+    c.inner_steps = check_int("inner_steps", c.inner_steps, minimum=1)
+    c.inner_lr = check_real("inner_lr", c.inner_lr, low=0.0, low_open=True)
+    c.test_episodes = check_int("test_episodes", c.test_episodes, minimum=1)
+    parse_split(c.class_split)
 
 
 def load_config(path: str | os.PathLike[str]) -> TrainConfig:
@@ -239,6 +297,57 @@ def learner_spec(
     return ":".join([spec, *learn])
 
 
+def episode_spec(
+    sampler: str | None,
+    *,
+    meta: str | None,
+    classes: str | None,
+    level: str | None,
+    compare: bool,
+) -> str | None:
+    """The ``episodes`` spec that ``--meta`` with ``--episode-classes/--episode-level`` asks for
+    (``None``: nothing to change: no ``--meta``, or the sampler named already).
+
+    Raises:
+        InputError: the options without ``--meta``, with ``--compare`` (they go into each spec
+            there), or with a ``--sampler`` that is not ``episodes``.
+    """
+    opts = []
+    if classes is not None:
+        if classes == "walk":
+            opts.append("walk")
+        elif classes.startswith("within:") and classes != "within:":
+            opts.append(f"within={classes.split(':', 1)[1]}")
+        elif classes != "uniform":
+            raise InputError(f"--episode-classes {classes!r}: choose uniform, walk or within:LEVEL")
+    if level is not None and level != "labels":
+        opts.append(f"level={level}")
+    if (classes is not None or level is not None) and meta is None:
+        raise InputError("--episode-classes/--episode-level go with --meta (episodes)")
+    if meta is None:
+        return None
+    if compare:
+        if opts:
+            raise InputError(
+                "--episode-classes/--episode-level go with --sampler; in --compare write them "
+                "into each spec (episodes:walk, episodes:within=parent, episodes:level=kmeans)"
+            )
+        return None
+    if sampler is not None:
+        if not sampler.startswith("episodes"):
+            raise InputError(
+                f"--meta trains on episodes, but --sampler is {sampler!r}: use --sampler "
+                "episodes (or leave --sampler out)"
+            )
+        if opts:
+            raise InputError(
+                "--episode-classes/--episode-level and --sampler episodes... say the same: "
+                "write the options into the spec"
+            )
+        return None
+    return ":".join(["episodes", *opts])
+
+
 def unused_settings(cfg: TrainConfig, given: Mapping[str, Any]) -> dict[str, str]:
     """The settings in ``given`` (set explicitly, with their values) that the run ``cfg`` cannot
     use, with why (``{}`` for a config that does not resolve: that is reported when the run
@@ -256,4 +365,12 @@ def unused_settings(cfg: TrainConfig, given: Mapping[str, Any]) -> dict[str, str
         why["momentum"] = "the optimizer is Adam"
     if not c.label_noise and given.get("noise_in_clusters"):
         why["noise_in_clusters"] = "no --label-noise"
+    episodic = ("n_way", "k_shot", "q_query", "episodes", "class_split", "test_episodes")
+    if c.meta is None:
+        why.update({k: "no --meta" for k in (*episodic, "inner_steps", "inner_lr") if k in given})
+    else:
+        if "batch_size" in given:
+            why["batch_size"] = "an episode is the batch"
+        if c.meta == "protonet":
+            why.update({k: "--meta protonet" for k in ("inner_steps", "inner_lr") if k in given})
     return why

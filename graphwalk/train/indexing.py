@@ -24,6 +24,8 @@ __all__ = [
     "check_spec_graph",
     "default_clusters",
     "default_index",
+    "derived_parents",
+    "episode_index",
     "graph_homophily",
     "own_graphs",
 ]
@@ -164,3 +166,60 @@ def remove_index(path: Path) -> None:
     """Delete an index directory the run made (only if it is one)."""
     if (path / "manifest.json").is_file():
         shutil.rmtree(path, ignore_errors=True)
+
+
+def derived_parents(
+    features: npt.ArrayLike, labels: npt.ArrayLike, n_way: int
+) -> npt.NDArray[np.int64]:
+    """A coarser level derived from the classes' own geometry, for ``episodes:within=parent`` on
+    data without a class hierarchy: the class means merged by Ward's agglomerative clustering into
+    ``max(2, classes // n_way)`` parents. Returns each item's parent."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    y = np.asarray(labels)
+    values, inverse = np.unique(y, return_inverse=True)
+    x = np.asarray(features, np.float64)
+    sums = np.zeros((values.size, x.shape[1]))
+    np.add.at(sums, inverse, x)
+    means = sums / np.bincount(inverse)[:, None]
+    n_parents = max(2, values.size // n_way)
+    if values.size <= n_parents:
+        return np.zeros(y.size, np.int64)
+    parent = AgglomerativeClustering(n_clusters=n_parents, linkage="ward").fit_predict(means)
+    return np.asarray(parent, np.int64)[inverse]
+
+
+def episode_index(
+    train: VectorDataset,
+    out: Path,
+    *,
+    classes: str,
+    level: str,
+    n_way: int,
+    clusters: int | None,
+    seed: int,
+) -> GraphIndex:
+    """The index an ``episodes`` run builds: the classes trained on as level ``labels`` (the
+    dataset's other label sets as their own levels), a ``parent`` level derived from the class
+    means (:func:`derived_parents`), k-means clusters when ``level`` is ``kmeans`` (unsupervised
+    episodes, as CACTUs), and a ``knn-clusters`` graph over ``level`` linking each class to its
+    ``n_way - 1`` nearest (for ``episodes:walk``), written to ``out``."""
+    y = train.labels[classes]
+    labels = {"label": y, **{k: v for k, v in train.labels.items() if k not in ("label", classes)}}
+    labels["parent"] = derived_parents(train.features, y, n_way)
+    n = len(train)
+    k_means = (clusters or default_clusters(n)) if level == "kmeans" else None
+    n_classes = k_means if k_means is not None else int(np.unique(y).size)
+    return build_index(
+        train.features,
+        labels=labels,
+        groups=["labels"],
+        clusters=k_means,
+        graphs=["knn-clusters"],
+        graph_level=level,
+        k=max(1, min(n_way - 1, n_classes - 1)),
+        seed=seed,
+        out=out,
+        overwrite=True,
+        extra_params={"dataset": train.name, "split": "train"},
+    )

@@ -139,6 +139,17 @@ def evaluate(
         net.train(was)
 
 
+def _average_gradients(net: Any, world: int) -> None:
+    """Average the gradients over the ranks (what DDP does, for models trained without its
+    wrapper: a meta-learner calls the network through its own functions)."""
+    import torch.distributed as dist
+
+    for p in net.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= world
+
+
 def _finite(v: float | None) -> float | None:
     """``v``, or ``None`` for a missing or non-finite value (strict JSON has no NaN)."""
     return None if v is None or not math.isfinite(v) else float(v)
@@ -176,6 +187,7 @@ class RunData:
     included), the clean labels (for homophily and the noise column), the test split."""
 
     train_ds: Any
+    test_ds: Any
     n: int
     n_classes: int
     y_clean: np.ndarray
@@ -200,6 +212,7 @@ class RunData:
             y_train = flip_labels(y_clean, cfg.label_noise, n_classes, cfg.seed)
         return cls(
             train_ds=train_ds,
+            test_ds=test_ds,
             n=len(train_ds),
             n_classes=n_classes,
             y_clean=y_clean,
@@ -380,6 +393,7 @@ class Run:
         self.refreshes: list[dict[str, Any]] = []
         self.batches_f: Any = None
         self.bar: Any = None
+        self.task: Any = None  # an EpisodeTask when the sampler draws episodes
 
     # ------------------------------------------------------------------------- set up
 
@@ -407,9 +421,12 @@ class Run:
         self.out.mkdir(parents=True, exist_ok=True)
         ck = self.read_checkpoint() if self.resume else None
         self.open_index(ck)
-        self.sampler = make_sampler(
-            self.spec, self.index, self.data.n, cfg.batch_size, cfg.seed, self.rank, self.world
-        )
+        if self.spec.is_episodes:
+            self.set_up_episodes()
+        else:
+            self.sampler = make_sampler(
+                self.spec, self.index, self.data.n, cfg.batch_size, cfg.seed, self.rank, self.world
+            )
         if self.fresh:  # written once everything is known to work: a refused run leaves nothing
             atomic_write(self.out / "config.json", cfg.to_json())
         self.make_optimiser()
@@ -417,6 +434,32 @@ class Run:
         if ck is not None:
             self.restore(ck)
         return ck
+
+    def set_up_episodes(self) -> None:
+        """The episode sampler, the class split and the held-out test episodes."""
+        from graphwalk.train.episodic import EpisodeTask
+
+        cfg, d = self.cfg, self.data
+        assert self.index is not None
+        if cfg.test_episodes < 600 and self.lead:
+            warnings.warn(
+                f"--test-episodes {cfg.test_episodes}: the field reports accuracy over at least "
+                "600 test episodes",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.task = EpisodeTask(
+            cfg,
+            self.spec,
+            self.index,
+            d.train_ds.labels[cfg.classes],
+            d.test_ds.labels[cfg.classes],
+            d.test_ds.features,
+            self.out,
+            rank=self.rank,
+            world=self.world,
+        )
+        self.sampler = self.task.sampler
 
     def build_model(self) -> None:
         """The model (the same initial weights for every sampler of a seed), torch's threads,
@@ -426,7 +469,9 @@ class Run:
         cfg, device = self.cfg, self.device
         torch.manual_seed(cfg.seed)
         shape = tuple(self.data.train_ds.inputs.shape[1:])
-        self.net = build_model(cfg.model or "mlp", shape, self.data.n_classes, loss=cfg.loss)
+        # a meta-learner's head has one output per episode label
+        n_out = cfg.n_way if self.spec.is_episodes else self.data.n_classes
+        self.net = build_model(cfg.model or "mlp", shape, n_out, loss=cfg.loss)
         self.net = self.net.to(device)
         self.model: Any = self.net
         if device.type == "cpu":
@@ -436,7 +481,7 @@ class Run:
             # depends on what it was trained on (the MLP trained on knn-walk batches held twice
             # as many as with shuffling, and stepped 5% slower): flush them, for every sampler
             torch.set_flush_denormal(True)
-        if self.world > 1:
+        if self.world > 1 and not self.spec.is_episodes:  # episodes: gradients averaged by hand
             from torch.nn.parallel import DistributedDataParallel
 
             self.model = DistributedDataParallel(
@@ -499,7 +544,19 @@ class Run:
             path = out / ("index-epoch-000.gw" if cfg.layers else "index.gw")
             self.index_path = path
             if self.lead:
-                if cfg.layers:
+                if self.spec.is_episodes:
+                    from graphwalk.train.indexing import episode_index
+
+                    self.index = episode_index(
+                        self.data.train_ds,
+                        path,
+                        classes=cfg.classes,
+                        level=self.spec.level,
+                        n_way=cfg.n_way,
+                        clusters=cfg.index_clusters,
+                        seed=cfg.seed,
+                    )
+                elif cfg.layers:
                     self.index, cost = self.activations(path)
                     self.refreshes.append(
                         {"epoch": 0, "step": 0, **cost, "graphs": graph_homophily(self.index)}
@@ -615,16 +672,19 @@ class Run:
         if not self.lead:
             return
         cfg, d = self.cfg, self.data
-        ev = evaluate(
-            self.net,
-            cfg.loss,
-            d.train_x,
-            d.train_y,
-            d.test_x,
-            d.test_y,
-            knn_k=cfg.knn_k,
-            temperature=cfg.temperature,
-        )
+        if self.task is not None:
+            ev = self.task.evaluate(self.net, d.test_x)
+        else:
+            ev = evaluate(
+                self.net,
+                cfg.loss,
+                d.train_x,
+                d.train_y,
+                d.test_x,
+                d.test_y,
+                knn_k=cfg.knn_k,
+                temperature=cfg.temperature,
+            )
         self.last_acc = ev["test_acc"]
         self.log.write(
             {
@@ -657,9 +717,14 @@ class Run:
         d = self.data
         ids = torch.as_tensor(idx, device=self.device)
         x, y = d.train_x[ids], d.train_y[ids]
-        loss = self.loss_fn(self.model(x), y)
+        if self.task is not None:  # one episode, the meta-learner's loss
+            loss = self.task.loss(self.net, x)
+        else:
+            loss = self.loss_fn(self.model(x), y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.task is not None and self.world > 1:
+            _average_gradients(self.net, self.world)
         rw = self.rewards.after_backward(self.net)
         self.opt.step()
         self.sched.step()

@@ -21,8 +21,17 @@ Grammar (no commas or spaces, so that ``--compare random,er:mix=0.1,knn`` splits
                                 for INT batches is chosen next (default with replacement: twice
                                 the graph's nodes; reorder-only epochs cover everything anyway)
 
+    episodes[:OPTION...]        N-way K-shot episodes for a meta-learner (``--meta``; the shape
+                                from ``--n-way/--k-shot/--q-query/--episodes``), with options
+        walk                    an episode's classes are ROOT and its neighbours on a class graph
+                                (default: uniform)
+        within=LEVEL            an episode's classes share one parent of the coarser LEVEL
+        level=LEVEL             the level whose clusters are the classes: ``labels`` (default,
+                                supervised) or ``kmeans`` (unsupervised, as CACTUs)
+
 Examples: ``er``, ``er:k=4:mix=0.1``, ``knn:mix=0.25:weighted``, ``knn@body.act2:restart=0.1``,
-``er:policy=exp3s:reward=gar``, ``er:policy=exp3s:budget=500``.
+``er:policy=exp3s:reward=gar``, ``er:policy=exp3s:budget=500``, ``episodes``, ``episodes:walk``,
+``episodes:within=parent``, ``episodes:level=kmeans``.
 The canonical text of a spec (``str(spec)``) lists its options in a fixed order, so two spellings
 of one sampler compare equal and name the same run directory.
 """
@@ -41,12 +50,14 @@ from graphwalk.validation import parse_int, parse_real
 __all__ = ["SamplerSpec", "parse_spec", "parse_specs"]
 
 _OPTIONS = ("k", "mix", "restart", "weighted", "replacement", "policy", "reward", "budget", "floor")
+_EPISODE_OPTIONS = ("walk", "within", "level")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9\-]*$")
 _GRAPH = re.compile(r"^[A-Za-z0-9_.@\-]+$")
 _SYNTAX = (
     "a sampler spec is 'random' or GRAPH[:k=INT][:mix=REAL][:restart=REAL][:weighted]"
     "[:replacement][:policy=NAME][:reward=NAME][:budget=INT][:floor=INT], e.g. "
-    "'er:k=4:mix=0.1', 'knn:mix=0.25' or 'er:policy=exp3s'"
+    "'er:k=4:mix=0.1', 'knn:mix=0.25' or 'er:policy=exp3s'; or episodes[:walk][:within=LEVEL]"
+    "[:level=LEVEL] for a meta-learner"
 )
 
 
@@ -70,13 +81,30 @@ class SamplerSpec:
     reward: str | None = None
     budget: int | None = None
     floor: int | None = None
+    episodes: bool = False
+    classes: str = "uniform"
+    level: str = "labels"
 
     @property
     def is_random(self) -> bool:
         """Whether this is plain shuffling."""
-        return self.graph is None
+        return self.graph is None and not self.episodes
+
+    @property
+    def is_episodes(self) -> bool:
+        """Whether this draws episodes for a meta-learner (:mod:`graphwalk.tasks`)."""
+        return self.episodes
 
     def __str__(self) -> str:
+        if self.episodes:
+            parts = ["episodes"]
+            if self.classes == "walk":
+                parts.append("walk")
+            elif self.classes.startswith("within:"):
+                parts.append(f"within={self.classes.split(':', 1)[1]}")
+            if self.level != "labels":
+                parts.append(f"level={self.level}")
+            return ":".join(parts)
         if self.graph is None:
             return "random"
         parts = [self.graph]
@@ -148,6 +176,8 @@ def parse_spec(text: str) -> SamplerSpec:
     if spec == "random":
         return SamplerSpec()
     head, *options = spec.split(":")
+    if head == "episodes":
+        return _parse_episodes(spec, options)
     if head == "random":
         raise InputError(f"sampler spec {spec!r}: 'random' takes no options")
     if not _GRAPH.match(head):
@@ -187,6 +217,38 @@ def parse_spec(text: str) -> SamplerSpec:
     if "policy" in values:
         _check_learning(spec, values)
     return SamplerSpec(graph=head, **values)
+
+
+def _parse_episodes(spec: str, options: Sequence[str]) -> SamplerSpec:
+    classes, level, seen = "uniform", "labels", set()
+    for opt in options:
+        name, eq, value = opt.partition("=")
+        if name not in _EPISODE_OPTIONS:
+            raise InputError(
+                f"sampler spec {spec!r}: unknown option {name!r}; episodes take "
+                f"{', '.join(_EPISODE_OPTIONS)}"
+            )
+        if name in seen:
+            raise InputError(f"sampler spec {spec!r}: option {name!r} given twice")
+        seen.add(name)
+        if name == "walk":
+            if eq:
+                raise InputError(f"sampler spec {spec!r}: walk takes no value")
+            classes = "walk"
+            continue
+        if not value or not _GRAPH.match(value):
+            raise InputError(
+                f"sampler spec {spec!r}: {name} needs a level name, e.g. {name}=parent"
+            )
+        if name == "within":
+            classes = f"within:{value}"
+        else:
+            level = value
+    if "walk" in seen and "within" in seen:
+        raise InputError(
+            f"sampler spec {spec!r}: walk and within are two ways to choose classes; pick one"
+        )
+    return SamplerSpec(episodes=True, classes=classes, level=level)
 
 
 def _check_learning(spec: str, values: dict[str, Any]) -> None:
