@@ -50,6 +50,7 @@ _FIELDS = (
     "inner_lr",
     "class_split",
     "test_episodes",
+    "drop_small_classes",
 )
 
 
@@ -230,6 +231,13 @@ def register(sub: Any) -> None:
         type=int_in(1),
         metavar="E",
         help="held-out episodes every evaluation averages (default 600)",
+    )
+    e.add_argument(
+        "--drop-small-classes",
+        action="store_true",
+        default=None,
+        help="leave out classes with fewer than k_shot + q_query training items (with a warning) "
+        "instead of refusing the run",
     )
     a = p.add_argument_group("activation graphs")
     a.add_argument(

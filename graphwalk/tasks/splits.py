@@ -66,7 +66,9 @@ class ClassSplit:
     Attributes:
         level: the index level whose clusters are the classes.
         train, val, test: sorted int64 class ids, pairwise disjoint.
-        source: how it was made (``"seeded"``, ``"cifar-fs"``, ``"given"``).
+        source: how it was made (``"seeded"``, ``"cifar-fs"``, ``"given"``; ``"none"``: no
+            classes held out, the parts may share classes: meta-training and testing differ in
+            their items only, as in CACTUs' protocol).
         seed: the seed of a seeded split.
     """
 
@@ -81,6 +83,8 @@ class ClassSplit:
         parts = {p: np.unique(np.asarray(getattr(self, p), np.int64)) for p in PARTS}
         for p, arr in parts.items():
             object.__setattr__(self, p, arr)
+        if self.source == "none":
+            return
         for i, a in enumerate(PARTS):
             for b in PARTS[i + 1 :]:
                 both = np.intersect1d(parts[a], parts[b])

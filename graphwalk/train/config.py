@@ -69,6 +69,9 @@ class TrainConfig:
             ``cifar-fs`` (CIFAR-100's standard 64/16/20).
         test_episodes: the held-out episodes every evaluation averages over (the field reports
             at least 600, with a 95% confidence interval).
+        drop_small_classes: leave out (with a warning) the classes with fewer than
+            ``k_shot + q_query`` training items instead of refusing the run (small k-means
+            clusters, with unsupervised episodes).
     """
 
     dataset: str = "mnist1d"
@@ -108,6 +111,7 @@ class TrainConfig:
     inner_lr: float = 0.01
     class_split: str = "none"
     test_episodes: int = 600
+    drop_small_classes: bool = False
 
     def resolved(self) -> TrainConfig:
         """A checked copy with the model's defaults filled in (raises ``InputError`` naming the
@@ -365,7 +369,15 @@ def unused_settings(cfg: TrainConfig, given: Mapping[str, Any]) -> dict[str, str
         why["momentum"] = "the optimizer is Adam"
     if not c.label_noise and given.get("noise_in_clusters"):
         why["noise_in_clusters"] = "no --label-noise"
-    episodic = ("n_way", "k_shot", "q_query", "episodes", "class_split", "test_episodes")
+    episodic = (
+        "n_way",
+        "k_shot",
+        "q_query",
+        "episodes",
+        "class_split",
+        "test_episodes",
+        "drop_small_classes",
+    )
     if c.meta is None:
         why.update({k: "no --meta" for k in (*episodic, "inner_steps", "inner_lr") if k in given})
     else:

@@ -27,7 +27,7 @@ from graphwalk.index.artifact import GraphIndex
 from graphwalk.train.config import TrainConfig
 from graphwalk.train.spec import SamplerSpec
 
-__all__ = ["EpisodeTask", "make_learner", "run_class_split"]
+__all__ = ["EpisodeTask", "held_out_episodes", "make_learner", "run_class_split"]
 
 SPLIT_FILE = "class-split.json"
 _TEST_STREAM = 0x7E57  # the test episodes' seed: the run's seed xor this
@@ -76,6 +76,42 @@ def _clusters_of(index: GraphIndex, level: str, values: npt.ArrayLike) -> npt.ND
     return np.flatnonzero(np.isin(index.level(level).values, np.asarray(values)))
 
 
+def held_out_episodes(
+    cfg: TrainConfig, split: Any, test_y: npt.ArrayLike, test_features: npt.ArrayLike
+) -> list[torch.Tensor]:
+    """The test episodes every evaluation of a run averages: ``cfg.test_episodes`` episodes of
+    uniform classes among ``split.test``, drawn from the test split's items with the run's shape
+    and a seed of their own (the same for every sampler of a seed: paired). Each is a tensor of
+    test-split item ids in the episode layout."""
+    from graphwalk.build.builder import build_index
+    from graphwalk.tasks.episodes import EpisodeSampler
+
+    y = np.asarray(test_y)
+    test_index = build_index(
+        test_features, labels={"label": y}, groups=["labels"], graphs=[], seed=cfg.seed
+    )
+    test_classes = _clusters_of(test_index, "labels", split.test)
+    if test_classes.size < cfg.n_way:
+        raise InputError(
+            f"the test split has {test_classes.size} test classes, fewer than n_way="
+            f"{cfg.n_way}: use a --class-split with at least {cfg.n_way} test classes, or a "
+            "smaller --n-way"
+        )
+    sampler = EpisodeSampler(
+        test_index,
+        level="labels",
+        n_way=cfg.n_way,
+        k_shot=cfg.k_shot,
+        q_query=cfg.q_query,
+        episodes=cfg.test_episodes,
+        split=test_classes,
+        seed=cfg.seed ^ _TEST_STREAM,
+        rank=0,
+        world_size=1,
+    )
+    return [torch.as_tensor(ep) for ep in sampler]
+
+
 class EpisodeTask:
     """The episodes of one run: its sampler, the learner's loss and the held-out evaluation.
 
@@ -103,7 +139,6 @@ class EpisodeTask:
         rank: int,
         world: int,
     ) -> None:
-        from graphwalk.build.builder import build_index
         from graphwalk.tasks.episodes import EpisodeSampler
 
         self.cfg = cfg
@@ -126,33 +161,12 @@ class EpisodeTask:
             episodes=cfg.episodes,
             classes=spec.classes,
             split=train_classes,
+            small="drop" if cfg.drop_small_classes else "error",
             seed=cfg.seed,
             rank=rank,
             world_size=world,
         )
-        test_index = build_index(
-            test_features, labels={"label": test_y}, groups=["labels"], graphs=[], seed=cfg.seed
-        )
-        test_classes = _clusters_of(test_index, "labels", self.split.test)
-        if test_classes.size < cfg.n_way:
-            raise InputError(
-                f"the test split has {test_classes.size} test classes, fewer than n_way="
-                f"{cfg.n_way}: use a --class-split with at least {cfg.n_way} test classes, or a "
-                "smaller --n-way"
-            )
-        test_sampler = EpisodeSampler(
-            test_index,
-            level="labels",
-            n_way=cfg.n_way,
-            k_shot=cfg.k_shot,
-            q_query=cfg.q_query,
-            episodes=cfg.test_episodes,
-            split=test_classes,
-            seed=cfg.seed ^ _TEST_STREAM,
-            rank=0,
-            world_size=1,
-        )
-        self.test_ids = [torch.as_tensor(ep) for ep in test_sampler]
+        self.test_ids = held_out_episodes(cfg, self.split, test_y, test_features)
 
     def loss(self, net: Any, x: torch.Tensor) -> torch.Tensor:
         """The meta-learner's loss on one episode (``x``: its items in the sampler's layout)."""

@@ -194,3 +194,17 @@ def test_two_ranks_share_each_epoch_s_episodes(tmp_path):
     assert len(a) == len(b) == 10
     assert not {tuple(x["items"]) for x in a} & {tuple(x["items"]) for x in b}
     assert os.path.exists(run / CHECKPOINT)
+
+
+def test_without_a_class_split_train_and_test_use_every_class(tmp_path, digits_train):
+    """The default (--class-split none): episodes of all 10 classes, tested on the test split's
+    items of all 10 (held-out items, not held-out classes; CACTUs' protocol)."""
+    settings = {k: v for k, v in SMALL.items() if k != "class_split"}
+    run = digits_train(tmp_path / "r", **settings, epochs=1, record_batches=True)
+    split = json.loads((run / "class-split.json").read_text())
+    assert split["source"] == "none" and split["train"] == split["test"] == list(range(10))
+    from graphwalk.datasets import load_dataset
+
+    y = load_dataset("digits", split="train").labels["label"]
+    seen = {int(c) for b in read_batches(run) for c in y[b["items"]]}
+    assert seen == set(range(10))
