@@ -163,3 +163,32 @@ def test_index_hashes_are_repeatable_and_compared(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as e:
         _run("index_hashes.py", "--only", "refused/k-", "--compare", first)
     assert "different: 1 ['refused/k-zero']" in e.value.stdout
+
+
+def test_bench_episodes_records_its_tables(tmp_path):
+    out = tmp_path / "out"
+    _run("episodes.py", "--quick", "--out-dir", out, "--cache-dir", tmp_path / "cache")
+    data = json.loads((out / "episodes.json").read_text())
+    rows = {r["sampler"]: r for r in data["rows"]}
+    assert list(rows) == [
+        "easyfsl 1.5's algorithm (plain Python + torch)",
+        "plain Python (no sort, no torch)",
+        "graphwalk EpisodeSampler, uniform",
+        "graphwalk EpisodeSampler, walk",
+        "graphwalk EpisodeSampler, within:parent",
+    ]
+    for r in rows.values():
+        assert r["episodes_per_s"] > 0 and r["vs_easyfsl"] > 0 and r["vs_plain_python"] > 0
+        assert r["well_formed"] and r["classes_used"] > 0
+        assert 0.5 < r["item_dispersion"] < 2  # items drawn uniformly: about 1
+    uniform, walk = (
+        rows["graphwalk EpisodeSampler, uniform"],
+        rows["graphwalk EpisodeSampler, walk"],
+    )
+    assert walk["mean_distance"] < uniform["mean_distance"]  # walk episodes: close classes
+    assert rows["graphwalk EpisodeSampler, within:parent"]["one_parent"] == 1.0
+    assert len(data["targets"]) == 6 and "machine" in data
+    text = (out / "episodes.md").read_text()
+    assert "| sampler | episodes / s |" in text
+    assert "mean graph distance between an episode's classes" in text
+    assert "### target (ratios from this run)" in text
