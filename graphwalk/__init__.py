@@ -47,7 +47,7 @@ _LAZY = {
     "WalkPolicy": "graphwalk.walk",
     "WalkStep": "graphwalk.walk",
 }
-_SUBPACKAGES = ("build", "cli", "datasets", "index", "learn", "train", "walk")
+_SUBPACKAGES = ("build", "cli", "datasets", "index", "learn", "tasks", "train", "walk")
 
 __all__ = [
     "TELEPORT",

@@ -467,8 +467,9 @@ def _print_run(s: dict[str, Any], out: Path, as_json: bool) -> int:
     if not s:  # not rank 0
         return 0
     rate = f", {s['steps_per_s']:.0f} steps/s" if s.get("steps_per_s") else ""
+    ci = f" ± {100 * s['final_test_ci95']:.1f}" if s.get("final_test_ci95") is not None else ""
     print(
-        f"{s['sampler']} seed {s['seed']}: final test accuracy {100 * s['final_test_acc']:.1f}%, "
+        f"{s['sampler']} seed {s['seed']}: final test accuracy {100 * s['final_test_acc']:.1f}%{ci}, "
         f"best {100 * s['best_test_acc']:.1f}%; {s['steps']} steps ({s['wall_s']:.1f} s{rate})"
     )
     print(

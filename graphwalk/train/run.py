@@ -952,5 +952,7 @@ def write_summary(
             "checkpoint": str(out / CHECKPOINT),
         },
     }
+    if evals and evals[-1].get("test_ci95") is not None:  # episodes: the held-out interval
+        s["final_test_ci95"] = evals[-1]["test_ci95"]
     atomic_write(out / "summary.json", json.dumps(s, indent=2) + "\n")
     return s

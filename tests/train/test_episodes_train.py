@@ -41,6 +41,7 @@ def test_a_protonet_run_writes_its_split_and_held_out_accuracy(tmp_path, digits_
         assert 0.0 <= ev["test_acc"] <= 1.0 and 0.0 < ev["test_ci95"] < 0.2
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 2 * 20 and summary["sampler"] == "episodes"
+    assert summary["final_test_ci95"] == evals[-1]["test_ci95"]
     # every batch is one 5-way 1-shot 5-query episode of training classes
     from graphwalk.datasets import load_dataset
 
