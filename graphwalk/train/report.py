@@ -621,8 +621,17 @@ def render_markdown(summary: Mapping[str, Any]) -> str:
     cfg: Mapping[str, Any] = summary.get("config") or {}
     target = summary["target"]
     lines: list[str] = ["## Sampler comparison", ""]
-    facts = [str(cfg[k]) for k in ("dataset", "model", "loss") if cfg.get(k) is not None]
-    facts += [f"{cfg[k]} {w}" for k, w in _COUNTS if cfg.get(k) is not None]
+    if cfg.get("meta"):  # episodes: the meta-learner and the episodes' shape, not batches
+        facts = [str(cfg[k]) for k in ("dataset", "model", "meta") if cfg.get(k) is not None]
+        facts += [
+            f"{cfg.get('epochs')} epochs of {cfg.get('episodes')} episodes",
+            f"{cfg.get('n_way')}-way {cfg.get('k_shot')}-shot {cfg.get('q_query')}-query",
+            f"class split {cfg.get('class_split')}",
+            f"tested on {cfg.get('test_episodes')} held-out episodes",
+        ]
+    else:
+        facts = [str(cfg[k]) for k in ("dataset", "model", "loss") if cfg.get(k) is not None]
+        facts += [f"{cfg[k]} {w}" for k, w in _COUNTS if cfg.get(k) is not None]
     n_seeds = max((g["n"] for g in groups.values()), default=0)
     facts.append(f"{n_seeds} seed{'s' if n_seeds != 1 else ''} per sampler")
     lines.append(_cell(" · ".join(facts)))

@@ -104,6 +104,8 @@ def test_compare_episode_settings_with_paired_seeds(tmp_path, capsys):
     summary = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert summary["baseline"] == "episodes"
     assert [c for c in summary["comparisons"]] == ["episodes:walk"]
+    md = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "protonet · 1 epochs of 10 episodes · 5-way 1-shot 5-query" in md
     # paired: the same initial model per seed, so the first evaluations agree
     for seed in (0, 1):
         a = _evals(tmp_path / "cmp" / "runs" / "episodes" / f"seed-{seed}")[0]
