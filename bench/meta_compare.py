@@ -263,10 +263,21 @@ def main(argv: list[str] | None = None) -> int:
         s for s in _settings(args.quick) if not args.only or s["name"].startswith(args.only)
     ]
     results = args.out_dir / "meta-compare"
-    rows = []
+    rows: list[dict[str, Any]] = []
+    name = "meta-compare-quick" if args.quick else "meta-compare"
+    if args.only:
+        name += f"-{args.only}"
+
+    def record() -> None:  # after every setting: a stopped run keeps what it measured
+        (args.out_dir / f"{name}.md").write_text(render(rows, seeds))
+        (args.out_dir / f"{name}.json").write_text(
+            json.dumps({"seeds": seeds, "rows": rows}, indent=2) + "\n"
+        )
+
     for s in settings:
         print(f"== {s['name']}", flush=True)
         rows.append(run_setting(s, seeds, args.work, results))
+        record()
         print(render(rows[-1:], seeds), flush=True)
         if s["name"].endswith("protonet-supervised-1shot") and not args.quick:
             learned = {
@@ -290,16 +301,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows_learned.append(run_setting(one, [sd], args.work, args.work / "learned-parts"))
             merged = _merge(learned["name"], rows_learned)
             rows.append(merged)
+            record()
             print(render([merged], seeds), flush=True)
-    text = render(rows, seeds)
-    name = "meta-compare-quick" if args.quick else "meta-compare"
-    if args.only:
-        name += f"-{args.only}"
-    (args.out_dir / f"{name}.md").write_text(text)
-    (args.out_dir / f"{name}.json").write_text(
-        json.dumps({"seeds": seeds, "rows": rows}, indent=2) + "\n"
-    )
-    print(text)
+    record()
+    print(render(rows, seeds))
     return 0
 
 
