@@ -250,6 +250,62 @@ def render(rows: list[dict[str, Any]], seeds: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summarize(out_dir: Path) -> str:
+    """bench/results/meta-compare.md from the datasets' recorded overviews: the accuracies, every
+    episode setting against its reference with Holm over all of them, and every meta-learner
+    against the two baselines with Holm over all of those."""
+    from graphwalk.train.verdict import holm, paired_t
+
+    rows, seeds = [], []
+    for f in sorted(out_dir.glob("meta-compare-*.json")):
+        if "quick" in f.name:
+            continue
+        d = json.loads(f.read_text())
+        rows += d["rows"]
+        seeds = d["seeds"]
+    text = [
+        render(rows, seeds).replace(
+            "Holm over the setting's comparisons",
+            "Holm within the setting (below: over the whole table)",
+        )
+    ]
+
+    def table(title: str, items: list[tuple[str, str, list[float]]]) -> list[str]:
+        tests = [paired_t(d) for _, _, d in items]
+        adj = holm([t["p"] for t in tests])
+        out = [
+            "",
+            f"### {title}",
+            "",
+            f"Paired by seed, percentage points; Holm's correction over the {len(items)} "
+            "comparisons of this table.",
+            "",
+            "| setting | comparison | mean difference | 95% CI | p | p (Holm) | verdict |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
+        for (name, what, _), t, a in zip(items, tests, adj, strict=True):
+            verdict = "n.s." if a is None or a >= 0.05 else ("higher" if t["mean"] > 0 else "lower")
+            lo, hi = t["ci"] if t["ci"] else (float("nan"), float("nan"))
+            out.append(
+                f"| {name} | {what} | {100 * t['mean']:+.1f} | [{100 * lo:+.1f}, {100 * hi:+.1f}] | "
+                f"{t['p']:.4f} | {a:.4f} | {verdict} |"
+            )
+        return out
+
+    specs, bases = [], []
+    for r in rows:
+        ref, *others = list(r["finals"])
+        for k in others:
+            d = [b - a for a, b in zip(r["finals"][ref], r["finals"][k], strict=True)]
+            specs.append((r["name"], f"`{k}` − `{ref}`", d))
+        for base, label in (("raw_prototypes", "raw prototypes"), ("untrained", "untrained")):
+            d = [a - b for a, b in zip(r["finals"][ref], r[base], strict=True)]
+            bases.append((r["name"], f"`{ref}` − {label}", d))
+    text += table("Does the graph help? Each episode setting against its reference", specs)
+    text += table("Has the meta-learner learned anything? Against the baselines", bases)
+    return "\n".join(text) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -257,7 +313,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / ".cache" / "meta-compare")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument(
+        "--summarize",
+        action="store_true",
+        help="only write meta-compare.md from the recorded meta-compare-DATASET.json files",
+    )
     args = ap.parse_args(argv)
+    if args.summarize:
+        text = summarize(args.out_dir)
+        (args.out_dir / "meta-compare.md").write_text(text)
+        print(text)
+        return 0
     seeds = [int(s) for s in ("0,1" if args.quick else args.seeds).split(",")]
     settings = [
         s for s in _settings(args.quick) if not args.only or s["name"].startswith(args.only)

@@ -192,3 +192,25 @@ def test_bench_episodes_records_its_tables(tmp_path):
     assert "| sampler | episodes / s |" in text
     assert "mean graph distance between an episode's classes" in text
     assert "### target (ratios from this run)" in text
+
+
+@pytest.mark.slow
+def test_bench_meta_compare_records_the_evidence_and_its_summary(tmp_path):
+    out = tmp_path / "out"
+    _run(
+        "meta_compare.py", "--quick", "--only", "digits-protonet-supervised",
+        "--work", tmp_path / "work", "--out-dir", out,
+    )  # fmt: skip
+    data = json.loads((out / "meta-compare-quick-digits-protonet-supervised.json").read_text())
+    names = [r["name"] for r in data["rows"]]
+    assert names == ["digits-protonet-supervised-1shot", "digits-protonet-supervised-within-2way"]
+    for r in data["rows"]:
+        assert len(r["raw_prototypes"]) == len(r["untrained"]) == 2  # two seeds
+        assert all(0 < v <= 1 for vs in r["finals"].values() for v in vs)
+    assert (out / "meta-compare" / "digits-protonet-supervised-1shot.md").is_file()
+    # the summary over the recorded overviews: both tables, Holm over each
+    (out / "meta-compare-digits.json").write_text(json.dumps(data))
+    _run("meta_compare.py", "--summarize", "--out-dir", out)
+    text = (out / "meta-compare.md").read_text()
+    assert "Holm's correction over the 2 comparisons" in text  # spec comparisons
+    assert "Holm's correction over the 4 comparisons" in text  # against the baselines
