@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from graphwalk.cli.types import int_in, real_in
-from graphwalk.errors import Preempted
+from graphwalk.errors import InputError, Preempted
 
 # settings that map one-to-one onto TrainConfig fields (flag name -> field)
 _FIELDS = (
@@ -101,6 +101,14 @@ def register(sub: Any) -> None:
         help="random (default), rl (a learned walker on er: see --policy) or "
         "GRAPH[:k=INT][:mix=R][:restart=R][:weighted][:replacement][:policy=NAME][:reward=NAME]"
         "[:budget=INT][:floor=INT], e.g. er:k=4:mix=0.1, knn or er:policy=exp3s",
+    )
+    s.add_argument(
+        "--curriculum",
+        metavar="NAME|FILE",
+        help="follow a curriculum: a pacing (exp, varexp, step, linear, root), hierarchy, agent "
+        "(a bandit over difficulty bands), or a .json/.toml curriculum file, with options "
+        "(linear:order=random, hierarchy:level=superclass, agent:policy=uniform); the same as "
+        "--sampler curriculum=NAME (see docs/curricula.md)",
     )
     s.add_argument(
         "--policy",
@@ -302,6 +310,13 @@ def _config(args: argparse.Namespace) -> Any:
             given[f] = [x for x in v.split(",") if x] if f == "layers" else v
     if args.device is not None:
         given["device"] = args.device
+    if args.curriculum is not None:
+        if args.sampler is not None or args.compare:
+            raise InputError(
+                "--curriculum NAME is the sampler curriculum=NAME: drop --sampler, or write "
+                "curriculum=NAME into the --compare list"
+            )
+        given["sampler"] = "curriculum=" + args.curriculum
     spec = learner_spec(
         given.get("sampler"),
         base.sampler,

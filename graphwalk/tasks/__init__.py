@@ -1,7 +1,10 @@
-"""Tasks drawn from an index (issue 18): N-way K-shot episodes for meta-learners
-(:mod:`.episodes`: :class:`EpisodeSampler`, its collate function), the class splits they are drawn
-from (:mod:`.splits`), and the learners that consume them (:mod:`.meta`: Prototypical Networks,
-MAML and first-order MAML, the nearest-prototype baselines, the few-shot evaluation).
+"""Tasks drawn from an index: N-way K-shot episodes for meta-learners (:mod:`.episodes`:
+:class:`EpisodeSampler`, its collate function), the class splits they are drawn from
+(:mod:`.splits`), the learners that consume them (:mod:`.meta`: Prototypical Networks, MAML and
+first-order MAML, the nearest-prototype baselines, the few-shot evaluation); and curricula
+(:mod:`.curriculum`: :class:`Task`, :class:`Curriculum`, pacing and hierarchies;
+:mod:`.curriculum_sampler`: :class:`CurriculumSampler`; :mod:`.difficulty`: the scores that rank
+items; :mod:`.bandit`: a bandit over tasks that learns the schedule).
 
 ``import graphwalk.tasks`` is light: the names below are imported on first use (PEP 562), so torch
 and Numba load when a sampler or a learner is first touched.
@@ -13,6 +16,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from graphwalk.tasks.bandit import task_bandit_sampler, task_index
+    from graphwalk.tasks.curriculum import Curriculum, Stage, Task
+    from graphwalk.tasks.curriculum_sampler import CurriculumSampler
+    from graphwalk.tasks.difficulty import difficulty, rank_items
     from graphwalk.tasks.episodes import EpisodeLabels, EpisodeSampler, collate_episode
     from graphwalk.tasks.meta import (
         MAML,
@@ -33,6 +40,14 @@ if TYPE_CHECKING:
 _META = "graphwalk.tasks.meta"
 #: public name -> the module it lives in (imported on first use)
 _LAZY = {
+    "Curriculum": "graphwalk.tasks.curriculum",
+    "CurriculumSampler": "graphwalk.tasks.curriculum_sampler",
+    "Stage": "graphwalk.tasks.curriculum",
+    "Task": "graphwalk.tasks.curriculum",
+    "difficulty": "graphwalk.tasks.difficulty",
+    "rank_items": "graphwalk.tasks.difficulty",
+    "task_bandit_sampler": "graphwalk.tasks.bandit",
+    "task_index": "graphwalk.tasks.bandit",
     "EpisodeLabels": "graphwalk.tasks.episodes",
     "EpisodeSampler": "graphwalk.tasks.episodes",
     "collate_episode": "graphwalk.tasks.episodes",
@@ -55,6 +70,8 @@ _LAZY = {
 
 __all__ = [
     "ClassSplit",
+    "Curriculum",
+    "CurriculumSampler",
     "EpisodeLabels",
     "EpisodeLearner",
     "EpisodeSampler",
@@ -63,15 +80,21 @@ __all__ = [
     "MIN_EVAL_EPISODES",
     "ProtoNet",
     "RawPrototypes",
+    "Stage",
+    "Task",
     "cifar_fs_split",
     "collate_episode",
+    "difficulty",
     "episode_labels",
     "evaluate_episodes",
     "protonet_logits",
     "prototype_baseline",
     "prototypes",
+    "rank_items",
     "split_classes",
     "split_episode",
+    "task_bandit_sampler",
+    "task_index",
 ]
 
 

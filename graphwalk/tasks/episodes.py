@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from torch.utils.data import Sampler
 
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
+from graphwalk.tasks.passes import PassSampler
 from graphwalk.validation import check_int
 
 __all__ = ["EpisodeLabels", "EpisodeSampler", "collate_episode"]
@@ -51,7 +51,7 @@ STATE_VERSION = 1
 MODES = ("uniform", "walk", "within:LEVEL")
 
 
-class EpisodeSampler(Sampler[list[int]]):
+class EpisodeSampler(PassSampler):
     """Episodes of ``n_way`` classes with ``k_shot`` support and ``q_query`` query items each.
 
     Args:
@@ -163,11 +163,6 @@ class EpisodeSampler(Sampler[list[int]]):
             )
         if self._mode != 1 and graph is not None:
             raise InputError(f"graph={graph!r} is for classes='walk' only; leave it out")
-        self._epoch = 0
-        self._explicit = False
-        self._consumed = False
-        self._resume = 0
-        self._yielded = 0
         self._plan: tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -264,33 +259,7 @@ class EpisodeSampler(Sampler[list[int]]):
         """Items in one episode: ``n_way * (k_shot + q_query)``."""
         return self.n_way * (self.k_shot + self.q_query)
 
-    @property
-    def epoch(self) -> int:
-        return self._epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        """Use ``epoch`` for the next pass (as ``DistributedSampler.set_epoch``)."""
-        check_int("epoch", epoch, minimum=0)
-        self._resume = 0
-        self._epoch = int(epoch)
-        self._explicit = True
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return _EpisodeIterator(self)
-
-    def _start_pass(self) -> int:
-        # torch's DataLoader calls iter() twice when it starts: an iterator that yielded nothing
-        # is not a pass
-        if not self._explicit and self._consumed:
-            self._epoch += 1
-        self._explicit = False
-        start = self._resume
-        self._resume = 0
-        self._yielded = start
-        self._consumed = start > 0
-        return start
-
-    def _episodes(self, start: int) -> Iterator[list[int]]:
+    def _pass(self, start: int) -> Iterator[list[int]]:
         n = len(self)
         if start >= n:
             return
@@ -392,31 +361,7 @@ class EpisodeSampler(Sampler[list[int]]):
             )
         epoch = check_int("state epoch", state.get("epoch"), minimum=0)
         yielded = check_int("state yielded", state.get("yielded"), minimum=0, maximum=len(self))
-        self._epoch, self._resume = epoch, yielded
-        self._explicit = True
-
-
-class _EpisodeIterator(Iterator[list[int]]):
-    """The iterator of one pass; stateful for torchdata's ``StatefulDataLoader``."""
-
-    def __init__(self, sampler: EpisodeSampler) -> None:
-        self.sampler = sampler
-        self._gen: Iterator[list[int]] | None = None
-
-    def __iter__(self) -> _EpisodeIterator:
-        return self
-
-    def __next__(self) -> list[int]:
-        if self._gen is None:
-            self._gen = self.sampler._episodes(self.sampler._start_pass())
-        return next(self._gen)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.sampler.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.sampler.load_state_dict(state)
-        self.__init__(self.sampler)  # type: ignore[misc]
+        self._resume_at(epoch, yielded)
 
 
 class EpisodeLabels(torch.utils.data.Dataset[tuple[Any, int]]):

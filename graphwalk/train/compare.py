@@ -135,7 +135,7 @@ def run_compare(
     done = 0
     for sd in seeds:
         index_path: str | None = base.index
-        walks = any(not s.is_random and not s.is_episodes for s in specs)
+        walks = any(s.graph is not None for s in specs)
         if base.index is None and not base.layers and walks:
             p = out / f"index-seed{sd}.gw"
             if not (p / "manifest.json").is_file():
@@ -188,7 +188,9 @@ def _config(base: TrainConfig, spec: SamplerSpec, seed: int, index: str | None) 
         return dataclasses.replace(
             base, sampler=str(spec), seed=seed, index=None, layers=[], refresh_every=0
         )
-    if spec.is_episodes:  # each run builds its episode index (seeded alike: paired)
+    if spec.is_episodes or spec.is_curriculum:  # each run builds its own index (paired by seed)
+        if spec.is_curriculum:
+            return dataclasses.replace(base, sampler=str(spec), seed=seed, index=None)
         return dataclasses.replace(base, sampler=str(spec), seed=seed)
     return dataclasses.replace(base, sampler=str(spec), seed=seed, index=index)
 

@@ -183,6 +183,7 @@ class TrainConfig:
                 "change at every refresh; drop --layers or the policy"
             )
         _check_episodes(c)
+        _check_curriculum(c)
         if c.layers and parse_spec(c.sampler).is_random:
             raise InputError(
                 "--layers makes activation graphs for a walk, but the sampler is 'random'; "
@@ -205,6 +206,29 @@ class TrainConfig:
                 f"{source}: unknown settings {', '.join(unknown)}; valid: {', '.join(sorted(names))}"
             )
         return cls(**dict(d))
+
+
+def _check_curriculum(c: TrainConfig) -> None:
+    """The settings of a ``curriculum=...`` run; a curriculum file is read now (a file that does
+    not parse is refused before anything runs)."""
+    spec = parse_spec(c.sampler)
+    if not spec.is_curriculum:
+        return
+    if c.layers:
+        raise InputError(
+            f"sampler {c.sampler!r}: a curriculum ranks the run's own index of its inputs; "
+            "drop --layers (activation graphs go with walks)"
+        )
+    if c.loss != "ce":
+        raise InputError(
+            f"sampler {c.sampler!r}: curricula train a classifier with --loss ce (got "
+            f"--loss {c.loss})"
+        )
+    name = spec.curriculum or ""
+    if name.lower().endswith((".json", ".toml")):
+        from graphwalk.tasks.curriculum import Curriculum
+
+        Curriculum.load(name)
 
 
 def _check_episodes(c: TrainConfig) -> None:

@@ -169,13 +169,13 @@ def remove_index(path: Path) -> None:
 
 
 def derived_parents(
-    features: npt.ArrayLike, labels: npt.ArrayLike, n_way: int
+    features: npt.ArrayLike, labels: npt.ArrayLike, n_way: int, *, n_parents: int | None = None
 ) -> npt.NDArray[np.int64]:
     """A coarser level derived from the classes' own geometry, for ``episodes:within=parent`` on
     data without a class hierarchy: the class means merged by Ward's agglomerative clustering into
     ``max(2, classes // (2 * n_way))`` parents (about twice ``n_way`` classes each, so that a
-    parent keeps ``n_way`` classes when a split holds half of them out). Returns each item's
-    parent."""
+    parent keeps ``n_way`` classes when a split holds half of them out), or ``n_parents``.
+    Returns each item's parent."""
     from sklearn.cluster import AgglomerativeClustering
 
     y = np.asarray(labels)
@@ -184,7 +184,8 @@ def derived_parents(
     sums = np.zeros((values.size, x.shape[1]))
     np.add.at(sums, inverse, x)
     means = sums / np.bincount(inverse)[:, None]
-    n_parents = max(2, values.size // (2 * n_way))
+    if n_parents is None:
+        n_parents = max(2, values.size // (2 * n_way))
     if values.size <= n_parents:
         return np.zeros(y.size, np.int64)
     parent = AgglomerativeClustering(n_clusters=n_parents, linkage="ward").fit_predict(means)

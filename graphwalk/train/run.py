@@ -394,6 +394,7 @@ class Run:
         self.batches_f: Any = None
         self.bar: Any = None
         self.task: Any = None  # an EpisodeTask when the sampler draws episodes
+        self.curriculum: Any = None  # a CurriculumRun when the sampler follows a curriculum
 
     # ------------------------------------------------------------------------- set up
 
@@ -423,6 +424,8 @@ class Run:
         self.open_index(ck)
         if self.spec.is_episodes:
             self.set_up_episodes()
+        elif self.spec.is_curriculum:
+            self.set_up_curriculum()
         else:
             self.sampler = make_sampler(
                 self.spec, self.index, self.data.n, cfg.batch_size, cfg.seed, self.rank, self.world
@@ -460,6 +463,34 @@ class Run:
             world=self.world,
         )
         self.sampler = self.task.sampler
+
+    def set_up_curriculum(self) -> None:
+        """The curriculum's sampler over the run's index (curriculum.json: its stages)."""
+        from graphwalk.train.curricular import CurriculumRun
+        from graphwalk.walk.epoch import batch_sizes
+
+        cfg, d = self.cfg, self.data
+        assert self.index is not None
+        steps = batch_sizes(d.n, cfg.batch_size, self.world, False)[1]
+        self.curriculum = CurriculumRun(
+            cfg,
+            self.spec,
+            self.index,
+            d.train_ds.features,
+            d.train_y.cpu().numpy(),
+            steps_per_epoch=steps,
+            rank=self.rank,
+            world=self.world,
+        )
+        self.sampler = self.curriculum.sampler
+        if self.lead:
+            atomic_write(
+                self.out / "curriculum.json",
+                json.dumps(
+                    {"sampler": str(self.spec), "stages": self.curriculum.describe()}, indent=2
+                )
+                + "\n",
+            )
 
     def build_model(self) -> None:
         """The model (the same initial weights for every sampler of a seed), torch's threads,
@@ -544,7 +575,17 @@ class Run:
             path = out / ("index-epoch-000.gw" if cfg.layers else "index.gw")
             self.index_path = path
             if self.lead:
-                if self.spec.is_episodes:
+                if self.spec.is_curriculum:
+                    from graphwalk.train.curricular import curriculum_index
+
+                    self.index = curriculum_index(
+                        self.data.train_ds,
+                        path,
+                        classes=cfg.classes,
+                        k=cfg.index_k,
+                        seed=cfg.seed,
+                    )
+                elif self.spec.is_episodes:
                     from graphwalk.train.indexing import episode_index
 
                     self.index = episode_index(
@@ -756,6 +797,11 @@ class Run:
                 "sampler_us": round(sampler_us, 2),
                 "homophily": None if hom is None else round(hom, 5),
                 **self.rewards.log_fields(rw, self.sampler),
+                **(
+                    self.curriculum.log_fields(self.step - 1, idx)
+                    if self.curriculum is not None
+                    else {}
+                ),
                 **(
                     {"noisy": round(float(d.noisy[rows].mean()), 4)} if self.cfg.label_noise else {}
                 ),
