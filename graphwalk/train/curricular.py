@@ -1,7 +1,8 @@
 """What a run with a ``curriculum=...`` sampler adds to a training run: the curriculum laid out
 over the run's steps, its sampler over the run's index, and the task in force at each step for
 the logs (``task``: the stage, or the bandit's task; ``pool``: the share of the training items
-the task holds).
+the task holds). A stage whose task holds some of the classes trains a classifier among those:
+the other classes' logits are masked (:meth:`CurriculumRun.mask_logits`).
 
 The run's own index (when no ``--index`` is given) holds the classes trained on as level
 ``labels``, the dataset's other label sets (CIFAR-100's ``superclass``), a ``parent`` level of
@@ -189,6 +190,31 @@ class CurriculumRun:
                 world_size=world,
             )
             self._pool_share = np.asarray(self.sampler.pool_sizes, np.float64) / self.n
+            n_classes = int(y.max()) + 1
+            self._masks: list[Any] = []
+            for i in range(len(self.curriculum.stages)):
+                present = np.zeros(n_classes, bool)
+                present[np.unique(y[self.sampler.pool(i)])] = True
+                self._masks.append(None if present.all() else present)
+            self._mask_cache: dict[tuple[int, Any], Any] = {}
+
+    def mask_logits(self, logits: Any, step: int) -> Any:
+        """The logits of training step ``step`` with the classes its task leaves out set to
+        ``-inf``: a task that holds some classes is a classification among those (the model is
+        not pushed to never predict the classes still to come; without this, the logits of
+        classes introduced later start far below and their first batches blow the loss up)."""
+        if self.curriculum is None:
+            return logits
+        s = self.sampler.stage_at(step)
+        mask = self._masks[s]
+        if mask is None or logits.shape[-1] != mask.size:
+            return logits
+        import torch
+
+        key = (s, logits.device)
+        if key not in self._mask_cache:
+            self._mask_cache[key] = torch.as_tensor(~mask, device=logits.device)
+        return logits.masked_fill(self._mask_cache[key], float("-inf"))
 
     def log_fields(self, step: int, idx: list[int]) -> dict[str, Any]:
         """``task`` and ``pool`` of training step ``step`` (0-based) whose batch is ``idx``."""

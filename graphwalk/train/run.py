@@ -760,6 +760,8 @@ class Run:
         x, y = d.train_x[ids], d.train_y[ids]
         if self.task is not None:  # one episode, the meta-learner's loss
             loss = self.task.loss(self.net, x)
+        elif self.curriculum is not None:  # the classes of the task in force
+            loss = self.loss_fn(self.curriculum.mask_logits(self.model(x), self.step), y)
         else:
             loss = self.loss_fn(self.model(x), y)
         self.opt.zero_grad(set_to_none=True)
