@@ -429,6 +429,10 @@ class Curriculum:
                 cur = cls(tuple(stages), **common)
         except TypeError as e:
             raise InputError(f"{where}: {e}") from None
+        except InputError as e:
+            if str(e).startswith(where):
+                raise
+            raise InputError(f"{where}: {e}") from None
         return replace(
             cur,
             name=str(data.get("name", cur.name) or cur.name),

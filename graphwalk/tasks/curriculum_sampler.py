@@ -5,8 +5,9 @@ start is the last one ``<= t`` (:meth:`Curriculum.stage_at`); its batch is drawn
 *pool*, the items of its task (:meth:`CurriculumSampler.pool`). Inside a stage the pool is gone
 through in passes: each pass a fresh permutation of the pool (``data_order="shuffle"``) or an
 epoch of a walk over the index's item graph restricted to the pool (``"walk"``), cut into
-``len(pool) // batch_size`` whole batches; the next pass starts where one ends, so every item of
-a pool is seen once before any is seen twice. All batches have ``batch_size`` items.
+``len(pool) // batch_size`` whole batches (rounded down to a multiple of ``world_size``); the
+next pass starts where one ends, so every item of a pool is seen once before any is seen twice.
+All batches have ``batch_size`` items.
 
 Guarantees, as for the walk sampler: ``len()`` is exact (``num_batches`` per rank per epoch, by
 default as many as shuffling the whole dataset gives, so a curriculum and its controls train for
@@ -142,11 +143,15 @@ class CurriculumSampler(PassSampler):
         self._starts = curriculum.starts
         self._cache: dict[tuple[int, int], Any] = {}
         self._per_pass: list[int] = []
+        W = self.world_size
         for i, st in enumerate(curriculum.stages):
             if st.task.data_order == "walk":
-                self._per_pass.append(len(self._walker(i, 0)))
+                m = len(self._walker(i, 0))
             else:
-                self._per_pass.append(self._pools[i].size // self.batch_size)
+                m = self._pools[i].size // self.batch_size
+            # whole rounds of W batches per pass: the ranks' batches of a step are one pass's,
+            # so they never share an item
+            self._per_pass.append(max(W, m // W * W))
 
     # ------------------------------------------------------------------ pools
     def _assignment(self, level: str) -> npt.NDArray[np.int64]:
