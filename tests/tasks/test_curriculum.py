@@ -37,7 +37,7 @@ def data():
 
 
 def _sampler(data, cur, **kw):
-    x, y, index, scores = data
+    _x, _y, index, scores = data
     return CurriculumSampler(cur, index, 32, scores=scores, **kw)
 
 
@@ -138,7 +138,7 @@ def test_transfer_scores_find_the_flipped_labels():
 
 
 def test_graph_scores_are_the_share_of_neighbours_of_another_class(data):
-    x, y, index, _ = data
+    _x, y, index, _ = data
     s = graph_difficulty(index, y)
     g = index.graph("knn")
     i = 7
@@ -239,7 +239,7 @@ def test_ranks_take_disjoint_batches_of_the_same_task(data):
 
 
 def test_a_walk_order_walks_inside_the_task(data):
-    _, y, index, _ = data
+    _, y, _index, _ = data
     cur = Curriculum((Stage(Task(classes=(0, 1, 2), data_order="walk"), 20), Stage(Task())))
     s = _sampler(data, cur)
     batches = [s.batch_at(t) for t in range(20)]
