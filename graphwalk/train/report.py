@@ -907,6 +907,53 @@ def plot_homophily(groups: Groups, out_png: str | os.PathLike[str]) -> Path:
     return _save_figure(fig, out_png)
 
 
+def has_schedule(loaded: Mapping[str, list[dict[str, Any]]]) -> bool:
+    """Whether any run logged the task in force (a curriculum's ``pool`` per step)."""
+    return any("pool" in r["steps"] for runs in loaded.values() for r in runs)
+
+
+def plot_schedule(groups: Groups, out_png: str | os.PathLike[str]) -> Path:
+    """Plot each curriculum's schedule against training step, mean over seeds with a min–max
+    band: above, the share of the training items the task in force holds (``pool``; samplers
+    without a schedule dashed at 1); below, the task in force (``task``: a curriculum's stage,
+    or the band a bandit chose, 0 the easiest, averaged over 20-step windows)."""
+    import matplotlib.pyplot as plt
+
+    loaded = _load_groups(groups)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    for label, runs in loaded.items():
+        for ax, key in ((top, "pool"), (bottom, "task")):
+            scheduled = any(key in r["steps"] for r in runs)
+            curves = []
+            for r in runs:
+                st = np.asarray(r["steps"]["step"], np.float64)
+                v = np.asarray(r["steps"].get(key, np.ones(st.size)), np.float64)
+                curves.append((st, v))
+            n = min((c[0].size for c in curves), default=0)
+            if n == 0 or (key == "task" and not scheduled):
+                continue
+            x = curves[0][0][:n]
+            y = np.vstack([c[1][:n] for c in curves])
+            if key == "task" and "curriculum=agent" in label:
+                w = min(20, n)
+                kernel = np.ones(w) / w
+                y = np.vstack([np.convolve(row, kernel, mode="same") for row in y])
+            mean, lo, hi = _mean_min_max(y)
+            (line,) = ax.plot(x, mean, label=label, lw=1.4, ls="-" if scheduled else "--")
+            if scheduled:
+                ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
+    top.set_ylim(0, 1.05)
+    top.set_ylabel("share of the items in play")
+    top.set_title("Schedule: the task in force (mean over seeds; band: min–max)")
+    top.legend(loc="lower right", fontsize="x-small")
+    bottom.set_ylabel("task (stage, or band chosen)")
+    bottom.set_xlabel("training step")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save_figure(fig, out_png)
+
+
 # --------------------------------------------------------------------------- all of it
 
 
@@ -920,7 +967,8 @@ def write_report(
     """Summarise, tabulate and plot a comparison into one directory.
 
     Writes ``NAME.md`` (:func:`render_markdown`), ``NAME.json`` (the summary),
-    ``NAME-accuracy.png`` and ``NAME-homophily.png`` into ``out_dir`` (created if needed), each
+    ``NAME-accuracy.png`` and ``NAME-homophily.png`` (and ``NAME-schedule.png`` when a run
+    followed a curriculum: :func:`plot_schedule`) into ``out_dir`` (created if needed), each
     atomically; existing files of those names are replaced.
 
     Args:
@@ -949,9 +997,13 @@ def write_report(
     try:
         plot_accuracy(loaded, files["accuracy_png"], target_acc=summary["target"]["acc"])
         plot_homophily(loaded, files["homophily_png"])
+        if has_schedule(loaded):
+            files["schedule_png"] = out / f"{name}-schedule.png"
+            plot_schedule(loaded, files["schedule_png"])
     except ImportError as e:  # graphwalk without its plots extra: the tables still come
         warnings.warn(f"{e}; the report's plots are not drawn", RuntimeWarning, stacklevel=2)
-        del files["accuracy_png"], files["homophily_png"]
+        for key in ("accuracy_png", "homophily_png", "schedule_png"):
+            files.pop(key, None)
     summary["files"] = {k: str(v) for k, v in files.items()}
     atomic_write(files["markdown"], render_markdown(summary))
     atomic_write(files["json"], json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
