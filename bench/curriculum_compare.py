@@ -6,7 +6,8 @@ specs below into ``bench/.cache/curriculum-compare/NAME/``: shuffling (``random`
 the linear pacing curriculum (easy first by transfer scores) with its controls (the same pacing in
 random order, and hard first: the anti-curriculum), fixed exponential pacing, the hierarchy
 (coarse to fine over the parents derived from the class centroids) with its random-order
-control, and the learned schedule (Exp3.S over 5 difficulty bands, prediction-gain rewards) with
+control, and the learned schedule (Exp3.S over 5 difficulty bands, gradient-prediction-gain rewards:
+``grad-norm``) with
 its no-learning control (``policy=uniform``). Settings: mnist1d (MLP, 40 epochs) and digits (MLP,
 20 epochs), at full budget and at a quarter of it, clean and with 20% of the training labels
 flipped.

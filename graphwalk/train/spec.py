@@ -49,8 +49,8 @@ Grammar (no commas or spaces, so that ``--compare random,er:mix=0.1,knn`` splits
         bands=INT               agent: difficulty bands, the bandit's tasks (default 5)
         policy=NAME, reward=NAME
                                 agent: the learner (exp3s default; uniform: the no-learning
-                                control) and its reward (loss-drop default: prediction gain;
-                                grad-norm: gradient prediction gain)
+                                control) and its reward (grad-norm default: gradient prediction
+                                gain; loss-drop: prediction gain)
 
 Examples: ``er``, ``er:k=4:mix=0.1``, ``knn:mix=0.25:weighted``, ``knn@body.act2:restart=0.1``,
 ``er:policy=exp3s:reward=gar``, ``er:policy=exp3s:budget=500``, ``episodes``, ``episodes:walk``,
