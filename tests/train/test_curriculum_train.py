@@ -93,7 +93,7 @@ def test_the_bandit_and_its_control_run_and_resume(tmp_path, digits_train):
 
 
 def test_compare_curricula_with_their_controls_draws_the_schedule(tmp_path, capsys):
-    rc, out, err = cli(
+    rc, _out, err = cli(
         capsys, "train", "--dataset", "digits", "--compare",
         "random,curriculum=linear,curriculum=linear:order=random", "--seeds", "0,1",
         "--epochs", "1", "--device", "cpu", "--out", tmp_path / "c",
@@ -113,7 +113,7 @@ def test_the_cli_flag_is_the_spec(tmp_path, capsys):
     cfile.write_text(
         "[[stage]]\nsteps = 10\nclasses = [0, 1, 2, 3]\n[[stage]]\nsteps = 1\nshare = 1.0\n"
     )
-    rc, out, err = cli(
+    rc, _out, err = cli(
         capsys, "train", "--dataset", "digits", "--curriculum", cfile, "--epochs", "1",
         "--device", "cpu", "--out", tmp_path / "r", "--record-batches",
     )  # fmt: skip
