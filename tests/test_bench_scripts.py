@@ -214,3 +214,27 @@ def test_bench_meta_compare_records_the_evidence_and_its_summary(tmp_path):
     text = (out / "meta-compare.md").read_text()
     assert "Holm's correction over the 2 comparisons" in text  # spec comparisons
     assert "Holm's correction over the 4 comparisons" in text  # against the baselines
+
+
+@pytest.mark.slow
+def test_bench_curriculum_compare_records_the_controls(tmp_path):
+    out = tmp_path / "out"
+    _run("curriculum_compare.py", "--quick", "--work-dir", tmp_path / "work", "--out-dir", out)
+    data = json.loads((out / "curriculum-compare.json").read_text())
+    pairs = {(r["sampler"], r["control"]) for r in data["rows"]}
+    assert ("curriculum=linear", "curriculum=linear:order=random") in pairs
+    assert ("curriculum=agent:policy=exp3s", "curriculum=agent:policy=uniform") in pairs
+    for r in data["rows"]:
+        assert len(r["diffs"]) == 2 and 0 <= r["p_holm"] <= 1  # two paired seeds, corrected
+    assert (out / "curriculum-compare" / "digits-quick-schedule.png").is_file()
+    assert "Holm-adjusted over all" in (out / "curriculum-compare.md").read_text()
+
+
+@pytest.mark.slow
+def test_bench_select_update_records_its_cost(tmp_path):
+    _run("select_update.py", "--quick", "--out-dir", tmp_path)
+    data = json.loads((tmp_path / "select-update-quick.json").read_text())
+    arms = {a["arm"]: a for a in data["arms"]}
+    assert set(arms) == {"shuffle", "plain", "select-2", "select-4", "select-5"}
+    assert arms["plain"]["cost"] == pytest.approx(1.0)
+    assert all(a["cost"] > 0 for a in arms.values())
