@@ -30,7 +30,15 @@ def _name(page: Path) -> str:
 
 def test_the_pages_exist_and_the_readme_is_a_front_page():
     names = {_name(p) for p in PAGES}
-    for doc in ("index", "sampler", "train", "learned-walker", "evidence", "development"):
+    for doc in (
+        "index",
+        "sampler",
+        "train",
+        "learned-walker",
+        "curricula",
+        "evidence",
+        "development",
+    ):
         assert f"docs/{doc}.md" in names
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme.splitlines()) < 150

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from graphwalk.tasks.bandit import task_bandit_sampler, task_index
     from graphwalk.tasks.curriculum import Curriculum, Stage, Task
     from graphwalk.tasks.curriculum_sampler import CurriculumSampler
-    from graphwalk.tasks.difficulty import difficulty, rank_items
+    from graphwalk.tasks.difficulty import difficulty_scores, rank_items
     from graphwalk.tasks.episodes import EpisodeLabels, EpisodeSampler, collate_episode
     from graphwalk.tasks.meta import (
         MAML,
@@ -44,7 +44,7 @@ _LAZY = {
     "CurriculumSampler": "graphwalk.tasks.curriculum_sampler",
     "Stage": "graphwalk.tasks.curriculum",
     "Task": "graphwalk.tasks.curriculum",
-    "difficulty": "graphwalk.tasks.difficulty",
+    "difficulty_scores": "graphwalk.tasks.difficulty",
     "rank_items": "graphwalk.tasks.difficulty",
     "task_bandit_sampler": "graphwalk.tasks.bandit",
     "task_index": "graphwalk.tasks.bandit",
@@ -84,7 +84,7 @@ __all__ = [
     "Task",
     "cifar_fs_split",
     "collate_episode",
-    "difficulty",
+    "difficulty_scores",
     "episode_labels",
     "evaluate_episodes",
     "protonet_logits",

@@ -36,7 +36,7 @@ import numpy.typing as npt
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
 from graphwalk.tasks.curriculum import Curriculum, Task
-from graphwalk.tasks.difficulty import difficulty, rank_items
+from graphwalk.tasks.difficulty import difficulty_scores, rank_items
 from graphwalk.tasks.passes import PassSampler
 from graphwalk.validation import check_int, check_positive_int
 
@@ -122,7 +122,7 @@ class CurriculumSampler(PassSampler):
             )
         self.labels = y.astype(np.int64)
         if scores is None:
-            scores = difficulty(
+            scores = difficulty_scores(
                 curriculum.score,
                 self.labels,
                 index=index,

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex
 
-__all__ = ["difficulty", "graph_difficulty", "rank_items", "transfer_difficulty"]
+__all__ = ["difficulty_scores", "graph_difficulty", "rank_items", "transfer_difficulty"]
 
 
 def transfer_difficulty(
@@ -88,7 +88,7 @@ def graph_difficulty(
     return np.bincount(owner, weights=other, minlength=y.size) / deg
 
 
-def difficulty(
+def difficulty_scores(
     score: str,
     labels: npt.ArrayLike,
     *,
@@ -115,6 +115,8 @@ def difficulty(
 def rank_items(scores: npt.ArrayLike, order: str, *, seed: int = 0) -> npt.NDArray[np.int64]:
     """Each item's rank (0 = first in play) for ``order``: ``easy`` (lowest score first),
     ``hard`` (highest first) or ``random`` (a seeded permutation: the control)."""
+    if order not in ("easy", "random", "hard"):
+        raise InputError(f"order should be easy, random or hard, but got order={order!r}")
     s = np.asarray(scores, np.float64)
     if not np.isfinite(s).all():
         raise InputError("difficulty scores should be finite numbers; some are NaN or inf")
@@ -125,8 +127,6 @@ def rank_items(scores: npt.ArrayLike, order: str, *, seed: int = 0) -> npt.NDArr
         jitter = rng.random(s.size)
         key = s if order == "easy" else -s
         perm = np.lexsort((jitter, key))
-        if order not in ("easy", "hard"):
-            raise InputError(f"order should be easy, random or hard, but got order={order!r}")
     rank = np.empty(s.size, np.int64)
     rank[perm] = np.arange(s.size)
     return rank

@@ -150,13 +150,13 @@ class CurriculumRun:
         rank: int,
         world: int,
     ) -> None:
-        from graphwalk.tasks.difficulty import difficulty, rank_items
+        from graphwalk.tasks.difficulty import difficulty_scores, rank_items
 
         self.spec = spec
         self.steps_per_epoch = steps_per_epoch
         y = np.asarray(labels, np.int64)
         self.n = y.size
-        scores = difficulty(spec.score, y, index=index, vectors=features, seed=cfg.seed)
+        scores = difficulty_scores(spec.score, y, index=index, vectors=features, seed=cfg.seed)
         self.curriculum: Any = None
         if spec.is_agent:
             from graphwalk.tasks.bandit import difficulty_bands, task_bandit_sampler, task_index
