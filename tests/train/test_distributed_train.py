@@ -189,3 +189,22 @@ def test_two_gloo_ranks_resume_inside_an_epoch_exactly(tmp_path):
     assert without_timing(read_metrics(part)) == without_timing(read_metrics(full))
     for r in range(2):
         assert read_batches(part, r) == read_batches(full, r)
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_follow_one_curriculum_on_disjoint_batches(tmp_path):
+    run, results = _run_two_ranks(tmp_path, "curriculum=exp:start=0.2")
+    _, per_rank = batch_sizes(DIGITS_TRAIN, 64, 2, False)
+    b0, b1 = read_batches(run, 0), read_batches(run, 1)
+    assert len(b0) == len(b1) == per_rank
+    stages = json.loads((run / "curriculum.json").read_text())["stages"]
+    starts = [s["start"] for s in stages]
+    assert len(stages) > 2  # the schedule changes task within the run
+    steps = [r for r in read_metrics(run) if r["event"] == "step"]
+    for t, (a, b) in enumerate(zip(b0, b1, strict=True)):
+        assert len(a["items"]) == len(b["items"]) == 64  # whole batches on both ranks
+        assert not set(a["items"]) & set(b["items"])  # disjoint at every step
+        stage = max(i for i, s in enumerate(starts) if s <= t)
+        assert steps[t]["task"] == stage
+    first = {i for b in b0[: starts[1]] + b1[: starts[1]] for i in b["items"]}
+    assert len(first) <= stages[0]["pool"]  # both ranks drew from the first task's pool
