@@ -194,6 +194,7 @@ def test_two_gloo_ranks_resume_inside_an_epoch_exactly(tmp_path):
 @pytest.mark.slow
 def test_two_gloo_ranks_follow_one_curriculum_on_disjoint_batches(tmp_path):
     run, results = _run_two_ranks(tmp_path, "curriculum=exp:start=0.2")
+    assert results[0]["summary"]["complete"] is True
     _, per_rank = batch_sizes(DIGITS_TRAIN, 64, 2, False)
     b0, b1 = read_batches(run, 0), read_batches(run, 1)
     assert len(b0) == len(b1) == per_rank
