@@ -111,8 +111,8 @@ class Task:
             )
 
     def describe(self) -> str:
-        """A short text for logs: ``superclass 2 groups, 25% shuffle``."""
-        what = "all classes"
+        """A short text for logs: ``2 groups of superclass, 25% shuffle``."""
+        what = "all classes" if self.level is None else f"all of {self.level}"
         if self.classes is not None:
             what = f"{self.level or 'classes'} {list(self.classes)}"
         elif self.groups is not None:
