@@ -311,11 +311,13 @@ def _config(args: argparse.Namespace) -> Any:
     if args.device is not None:
         given["device"] = args.device
     if args.curriculum is not None:
-        if args.sampler is not None or args.compare:
+        if args.compare:
             raise InputError(
-                "--curriculum NAME is the sampler curriculum=NAME: drop --sampler, or write "
-                "curriculum=NAME into the --compare list"
+                "--curriculum goes with one run; in --compare write curriculum=NAME into the list "
+                "(e.g. --compare random,curriculum=linear) and drop --curriculum"
             )
+        if args.sampler is not None:
+            raise InputError("--curriculum NAME is the sampler curriculum=NAME: drop --sampler")
         given["sampler"] = "curriculum=" + args.curriculum
     spec = learner_spec(
         given.get("sampler"),
@@ -489,6 +491,7 @@ def _print_run(s: dict[str, Any], out: Path, as_json: bool) -> int:
     )
     print(
         f"  run directory {out}: config.json, metrics.jsonl, metrics.csv, steps.csv, checkpoint.pt, summary.json"
+        + (", curriculum.json" if (out / "curriculum.json").is_file() else "")
     )
     return 0
 

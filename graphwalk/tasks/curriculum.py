@@ -402,7 +402,8 @@ class Curriculum:
         kinds = [k for k in ("stage", "stages", "pacing", "hierarchy") if k in data]
         if len(kinds) != 1:
             raise InputError(
-                f"{where} should have exactly one of stages = [...], [pacing] or [hierarchy], "
+                f"{where} should have exactly one of [[stage]] tables (JSON: stages = [...]), "
+                "[pacing] or [hierarchy], "
                 f"but has {', '.join(kinds) or 'none'}"
             )
         kind = kinds[0]
@@ -412,13 +413,18 @@ class Curriculum:
                 pk = args.pop("kind", None)
                 if pk is None:
                     raise InputError(f"{where}: [pacing] needs kind = one of {', '.join(PACINGS)}")
+                if "steps" not in args:
+                    raise InputError(
+                        f"{where}: [pacing] needs steps = N (the training steps the schedule is "
+                        "laid out over: epochs x batches per epoch)"
+                    )
                 cur = cls.pacing(str(pk), **args, **common)
             elif kind == "hierarchy":
                 args = dict(_table(data[kind], where, "hierarchy"))
-                if "level" not in args or "groups" not in args:
+                if "level" not in args or "groups" not in args or "steps" not in args:
                     raise InputError(
-                        f"{where}: [hierarchy] needs level = NAME and groups = N (the level's "
-                        "clusters)"
+                        f"{where}: [hierarchy] needs level = NAME, groups = N (the level's "
+                        "clusters) and steps = N (the training steps it is laid out over)"
                     )
                 cur = cls.hierarchy(str(args.pop("level")), args.pop("groups"), **args, **common)
             else:

@@ -177,7 +177,21 @@ class CurriculumRun:
         else:
             from graphwalk.tasks.curriculum_sampler import CurriculumSampler
 
-            self.curriculum = make_curriculum(spec, index, steps_per_epoch * cfg.epochs)
+            total = steps_per_epoch * cfg.epochs
+            self.curriculum = make_curriculum(spec, index, total)
+            if self.curriculum.length >= total and rank == 0:
+                import warnings
+
+                last = self.curriculum.stage_at(total - 1)
+                warnings.warn(
+                    f"the curriculum's last stage starts at step {self.curriculum.length} but the "
+                    f"run has {total} steps ({cfg.epochs} epochs of {steps_per_epoch}): it ends "
+                    f"in stage {last} of {len(self.curriculum.stages)} "
+                    f"({self.curriculum.stages[last].task.describe()}); lay the file's schedule "
+                    "out over the run's steps, or train longer",
+                    UserWarning,
+                    stacklevel=2,
+                )
             self.sampler = CurriculumSampler(
                 self.curriculum,
                 index,
@@ -225,13 +239,22 @@ class CurriculumRun:
         return {"task": t, "pool": round(float(self._task_share[t]), 5)}
 
     def describe(self) -> list[dict[str, Any]]:
-        """The schedule's stages (a curriculum) or tasks (the bandit), for ``curriculum.json``."""
+        """The schedule's stages (a curriculum: ``stage``, ``start`` (0-based: the step logged as
+        ``start + 1`` in metrics.jsonl is its first), ``steps``, ``task``) or tasks (the bandit:
+        ``task``, ``what``), each with ``pool_items`` and ``pool_share`` (the ``pool`` of the
+        step records), for ``curriculum.json``."""
         if self.curriculum is not None:
             rows = self.curriculum.describe()
             for r, size in zip(rows, self.sampler.pool_sizes, strict=True):
-                r["pool"] = size
+                r["pool_items"] = size
+                r["pool_share"] = round(size / self.n, 5)
             return rows
         return [
-            {"task": int(t), "items": int(c), "what": f"difficulty band {t}"}
+            {
+                "task": int(t),
+                "what": f"difficulty band {t} (0: the easiest)",
+                "pool_items": int(c),
+                "pool_share": round(int(c) / self.n, 5),
+            }
             for t, c in enumerate(np.bincount(self.tasks))
         ]

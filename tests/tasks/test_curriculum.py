@@ -352,6 +352,8 @@ def test_bad_values_are_refused_naming_them(make, words):
         ("a.json", '{"pacing": {"steps": 10}}', "needs kind"),
         ("a.json", '{"pacing": {"kind": "exp", "steps": 10, "start": 2}}', "start"),
         ("a.json", '{"speed": 1, "stages": [{}]}', "unknown key 'speed'"),
+        ("a.toml", '[pacing]\nkind = "exp"\n', "needs steps = N"),
+        ("a.toml", '[hierarchy]\nlevel = "parent"\ngroups = 5\n', "steps = N"),
     ],
 )
 def test_bad_files_are_refused_naming_the_file_and_the_fix(tmp_path, name, text, words):

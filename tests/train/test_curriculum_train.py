@@ -44,13 +44,13 @@ def test_a_pacing_run_logs_the_task_in_force_and_draws_from_its_pool(tmp_path, d
     for rec in steps:
         stage = max(i for i, t in enumerate(starts) if t <= rec["step"] - 1)
         assert rec["task"] == stage
-        assert rec["pool"] == pytest.approx(stages[stage]["pool"] / 1437, abs=1e-4)
-    pools = [s["pool"] for s in stages]
+        assert rec["pool"] == pytest.approx(stages[stage]["pool_share"], abs=1e-4)
+    pools = [s["pool_items"] for s in stages]
     assert pools == sorted(pools) and pools[-1] == 1437
     batches = read_batches(run)
     assert all(len(b["items"]) == 64 for b in batches)  # whole batches, as many as shuffling
     first = {i for b in batches[: stages[1]["start"]] for i in b["items"]}
-    assert len(first) <= stages[0]["pool"]
+    assert len(first) <= stages[0]["pool_items"]
 
 
 def test_resume_across_a_change_of_task_equals_the_uninterrupted_run(tmp_path, digits_train):
@@ -125,6 +125,13 @@ def test_the_cli_flag_is_the_spec(tmp_path, capsys):
     y = load_dataset("digits").labels["label"]
     first = read_batches(tmp_path / "r")[:10]
     assert {int(c) for b in first for c in y[b["items"]]} <= {0, 1, 2, 3}
+
+
+def test_a_schedule_longer_than_the_run_is_said(tmp_path, digits_train):
+    cfile = tmp_path / "long.toml"
+    cfile.write_text('[pacing]\nkind = "linear"\nsteps = 1000\n')
+    with pytest.warns(UserWarning, match="ends in stage"):
+        digits_train(tmp_path / "r", sampler=f"curriculum={cfile}", epochs=1)
 
 
 def test_cifar100_hierarchy_over_superclasses(tmp_path, monkeypatch):
@@ -237,6 +244,7 @@ def test_bad_curriculum_files_exit_2_with_one_line(tmp_path, capsys, content, su
         (("--curriculum", "missing.toml"), ("does not exist",)),
         (("--curriculum", "linear:start=2"), ("(0, 1]",)),
         (("--curriculum", "linear", "--sampler", "er"), ("drop --sampler",)),
+        (("--curriculum", "linear", "--compare", "random,curriculum=exp"), ("in --compare write",)),
         (("--curriculum", "hierarchy:level=nope"), ("no level 'nope'",)),
         (("--curriculum", "hierarchy:level=labels"), ("coarser",)),
         (("--curriculum", "hierarchy:start=9"), ("start=9",)),

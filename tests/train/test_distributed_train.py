@@ -208,4 +208,4 @@ def test_two_gloo_ranks_follow_one_curriculum_on_disjoint_batches(tmp_path):
         stage = max(i for i, s in enumerate(starts) if s <= t)
         assert steps[t]["task"] == stage
     first = {i for b in b0[: starts[1]] + b1[: starts[1]] for i in b["items"]}
-    assert len(first) <= stages[0]["pool"]  # both ranks drew from the first task's pool
+    assert len(first) <= stages[0]["pool_items"]  # both ranks drew from the first task's pool
