@@ -42,7 +42,6 @@ from graphwalk.validation import check_int, check_positive_int
 
 __all__ = ["CurriculumSampler"]
 
-STATE_VERSION = 1
 _TAG = 0x43555252  # "CURR"
 
 
@@ -341,37 +340,9 @@ class CurriculumSampler(PassSampler):
             "curriculum": h.hexdigest()[:16],
         }
 
-    def state_dict(self) -> dict[str, Any]:
-        """The epoch and how many of its batches this rank yielded (small, picklable)."""
-        return {
-            "version": STATE_VERSION,
-            "epoch": self._epoch,
-            "yielded": self._yielded,
-            "settings": self._settings(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume where ``state`` was taken: the next pass yields the rest of its epoch."""
-        if (
-            not isinstance(state, dict)
-            or state.get("version") != STATE_VERSION
-            or not isinstance(state.get("settings"), dict)
-            or state["settings"].get("kind") != "curriculum"
-        ):
-            raise InputError(
-                "not a CurriculumSampler state (another sampler's, or another version?): load "
-                "the state its own kind of sampler saved"
-            )
-        mine, theirs = self._settings(), state["settings"]
-        diff = [k for k in mine if theirs.get(k) != mine[k]]
-        if diff:
-            k = diff[0]
-            raise InputError(
-                f"the state was saved with {k}={theirs.get(k)!r} but this sampler has "
-                f"{k}={mine[k]!r}"
-                + (" (another curriculum, order, score or labels)" if k == "curriculum" else "")
-                + "; resume with the same curriculum, index and settings"
-            )
-        epoch = check_int("state epoch", state.get("epoch"), minimum=0)
-        yielded = check_int("state yielded", state.get("yielded"), minimum=0, maximum=len(self))
-        self._resume_at(epoch, yielded)
+    def _mismatch(self, key: str, saved: Any, mine: Any) -> str:
+        return (
+            f"the state was saved with {key}={saved!r} but this sampler has {key}={mine!r}"
+            + (" (another curriculum, order, score or labels)" if key == "curriculum" else "")
+            + "; resume with the same curriculum, index and settings"
+        )

@@ -47,7 +47,6 @@ from graphwalk.validation import check_int
 
 __all__ = ["EpisodeLabels", "EpisodeSampler", "collate_episode"]
 
-STATE_VERSION = 1
 MODES = ("uniform", "walk", "within:LEVEL")
 
 
@@ -328,40 +327,13 @@ class EpisodeSampler(PassSampler):
             "eligible": h.hexdigest()[:16],
         }
 
-    def state_dict(self) -> dict[str, Any]:
-        """The epoch and how many of its episodes this rank yielded (small, picklable)."""
-        return {
-            "version": STATE_VERSION,
-            "epoch": self._epoch,
-            "yielded": self._yielded,
-            "settings": self._settings(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Resume where ``state`` was taken: the next pass yields the rest of its epoch."""
-        if (
-            not isinstance(state, dict)
-            or state.get("version") != STATE_VERSION
-            or not isinstance(state.get("settings"), dict)
-            or state["settings"].get("kind") != "episodes"
-        ):
-            raise InputError(
-                "not an EpisodeSampler state (a GraphWalkBatchSampler's, or another version?): "
-                "load the state its own kind of sampler saved"
-            )
-        mine, theirs = self._settings(), state["settings"]
-        diff = [k for k in mine if theirs.get(k) != mine[k]]
-        if diff:
-            k = diff[0]
-            what = "the classes allowed" if k == "eligible" else f"{k}={theirs.get(k)!r}"
-            raise InputError(
-                f"the state was saved with {what} but this sampler has "
-                f"{'other classes' if k == 'eligible' else f'{k}={mine[k]!r}'}; resume with the "
-                "same index, split and settings"
-            )
-        epoch = check_int("state epoch", state.get("epoch"), minimum=0)
-        yielded = check_int("state yielded", state.get("yielded"), minimum=0, maximum=len(self))
-        self._resume_at(epoch, yielded)
+    def _mismatch(self, key: str, saved: Any, mine: Any) -> str:
+        what = "the classes allowed" if key == "eligible" else f"{key}={saved!r}"
+        return (
+            f"the state was saved with {what} but this sampler has "
+            f"{'other classes' if key == 'eligible' else f'{key}={mine!r}'}; resume with the "
+            "same index, split and settings"
+        )
 
 
 class EpisodeLabels(torch.utils.data.Dataset[tuple[Any, int]]):

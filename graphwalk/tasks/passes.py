@@ -4,7 +4,9 @@
 ``iter()`` torch's ``DataLoader`` makes when it starts, a resumed pass that starts after the
 batches already yielded); :class:`PassIterator` is the iterator of one pass, stateful for
 torchdata's ``StatefulDataLoader``. A subclass yields its batches from ``_pass(start)``, setting
-``_yielded`` as it goes, and defines ``state_dict`` / ``load_state_dict``.
+``_yielded`` as it goes, and defines ``_settings()`` (what a saved state must match, with its ``kind``) and ``_mismatch(key, saved,
+mine)`` (the message of a state saved with other settings); ``state_dict`` /
+``load_state_dict`` are shared.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from typing import Any
 
 from torch.utils.data import Sampler
 
+from graphwalk.errors import InputError
 from graphwalk.validation import check_int
 
-__all__ = ["PassIterator", "PassSampler"]
+__all__ = ["STATE_VERSION", "PassIterator", "PassSampler"]
+
+STATE_VERSION = 1
 
 
 class PassSampler(Sampler[list[int]]):
@@ -62,11 +67,49 @@ class PassSampler(Sampler[list[int]]):
     def _pass(self, start: int) -> Iterator[list[int]]:
         raise NotImplementedError
 
-    def state_dict(self) -> dict[str, Any]:
+    def __len__(self) -> int:
         raise NotImplementedError
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def _settings(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _mismatch(self, key: str, saved: Any, mine: Any) -> str:
+        return (
+            f"the state was saved with {key}={saved!r} but this sampler has {key}={mine!r}; "
+            "resume with the same index and settings"
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epoch and how many of its batches this rank yielded (small, picklable)."""
+        return {
+            "version": STATE_VERSION,
+            "epoch": self._epoch,
+            "yielded": self._yielded,
+            "settings": self._settings(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume where ``state`` was taken: the next pass yields the rest of its epoch."""
+        mine = self._settings()
+        if (
+            not isinstance(state, dict)
+            or state.get("version") != STATE_VERSION
+            or not isinstance(state.get("settings"), dict)
+            or state["settings"].get("kind") != mine["kind"]
+        ):
+            name = type(self).__name__
+            article = "an" if name[0] in "AEIOU" else "a"
+            raise InputError(
+                f"not {article} {name} state (another sampler's, or another version?): "
+                "load the state its own kind of sampler saved"
+            )
+        theirs = state["settings"]
+        diff = [k for k in mine if theirs.get(k) != mine[k]]
+        if diff:
+            raise InputError(self._mismatch(diff[0], theirs.get(diff[0]), mine[diff[0]]))
+        epoch = check_int("state epoch", state.get("epoch"), minimum=0)
+        yielded = check_int("state yielded", state.get("yielded"), minimum=0, maximum=len(self))
+        self._resume_at(epoch, yielded)
 
 
 class PassIterator(Iterator[list[int]]):
