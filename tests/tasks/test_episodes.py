@@ -241,7 +241,10 @@ def test_resume_in_the_middle_of_an_epoch(index):
 
 
 def test_a_stateful_dataloader_resumes_exactly(index):
-    tdl = pytest.importorskip("torchdata.stateful_dataloader")
+    tdl = pytest.importorskip(
+        "torchdata.stateful_dataloader",
+        reason="StatefulDataLoader comes with torchdata ([dev] extra)",
+    )
     ds = TensorDataset(torch.arange(index.n_items))
     s = _sampler(index, seed=11)
     loader = tdl.StatefulDataLoader(ds, batch_sampler=s, num_workers=2, collate_fn=lambda b: b)
