@@ -20,8 +20,8 @@ def register(sub: Any) -> None:
         help="build an index (clusters + graphs) and store it as NAME.gw/",
         description="Cluster vectors, build graphs over clusters or items, store them.",
     )
-    src = p.add_argument_group("input (one of --embeddings or --dataset)")
-    x = src.add_mutually_exclusive_group(required=True)
+    src = p.add_argument_group("input (one of --embeddings, --dataset or --vectors-from)")
+    x = src.add_mutually_exclusive_group()
     x.add_argument(
         "--embeddings", metavar="PATH", help=".npy, .npz or Parquet file of item vectors"
     )
@@ -29,6 +29,12 @@ def register(sub: Any) -> None:
         "--dataset",
         metavar="NAME",
         help="mnist1d, digits (embedded) or cifar10, cifar100, mnist (torchvision)",
+    )
+    src.add_argument(
+        "--vectors-from",
+        metavar="RUN_DIR",
+        help="the gradient sketches or learned vectors a graphwalk train --vectors run saved "
+        "(its dataset's train split gives the labels; with --dataset, it must be the same)",
     )
     src.add_argument(
         "--labels", metavar="PATH", help="one integer label per item (.npy/.npz/Parquet)"
@@ -212,6 +218,28 @@ def _build(args: argparse.Namespace) -> Any:
     from graphwalk.index.storage import check_output
 
     show = sys.stderr.isatty() if args.progress is None else args.progress
+    if not (args.embeddings or args.dataset or args.vectors_from):
+        raise InputError(
+            "give the items' vectors: --embeddings FILE, --dataset NAME or --vectors-from RUN_DIR"
+        )
+    run_vectors: Any = None
+    if args.vectors_from:
+        from graphwalk.train.itemvectors import read_run_vectors
+
+        if args.embeddings or args.model or args.layers or args.labels:
+            raise InputError(
+                "--vectors-from brings the vectors and its run's dataset the labels: drop "
+                "--embeddings, --model, --layers and --labels"
+            )
+        run_vectors, vinfo = read_run_vectors(args.vectors_from)
+        if args.dataset and args.dataset != vinfo.get("dataset"):
+            raise InputError(
+                f"--vectors-from {args.vectors_from}: its vectors are of {vinfo.get('dataset')!r} "
+                f"items, not {args.dataset!r}; drop --dataset or give a run on {args.dataset}"
+            )
+        if args.split != "train":
+            raise InputError("--vectors-from: a run's vectors are of its train split; drop --split")
+        args.dataset = vinfo.get("dataset")
     check_output(Path(args.out), args.overwrite)  # refuse before any slow work
     check_writable(Path(args.out))
     columns = None
@@ -237,6 +265,15 @@ def _build(args: argparse.Namespace) -> Any:
         labels = ds.labels
         inputs = ds.inputs
         extra.update(dataset=args.dataset, split=args.split)
+        if run_vectors is not None:
+            if run_vectors.shape[0] != len(ds):
+                raise InputError(
+                    f"--vectors-from {args.vectors_from}: {run_vectors.shape[0]:,} vectors but "
+                    f"the train split of {args.dataset!r} has {len(ds):,} items; the run was "
+                    "trained on other data"
+                )
+            vectors = run_vectors
+            extra.update(vectors_from=str(args.vectors_from), vectors=vinfo.get("vectors"))
         if args.labels:
             raise InputError("--labels is for --embeddings; a --dataset brings its own labels")
     else:

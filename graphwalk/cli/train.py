@@ -36,6 +36,9 @@ _FIELDS = (
     "knn_k",
     "layers",
     "refresh_every",
+    "vectors",
+    "vectors_dim",
+    "vectors_lr",
     "index_clusters",
     "index_k",
     "data_dir",
@@ -247,15 +250,33 @@ def register(sub: Any) -> None:
         help="leave out classes with fewer than k_shot + q_query training items (with a warning) "
         "instead of refusing the run",
     )
-    a = p.add_argument_group("activation graphs")
+    a = p.add_argument_group("graphs over the model's own vectors (activations, gradients)")
     a.add_argument(
         "--layers", metavar="NAME[,NAME...]", help="index the model's activations at these modules"
+    )
+    a.add_argument(
+        "--vectors",
+        metavar="grad|learned",
+        help="index each item's last-layer gradient sketch (grad), or per-item vectors learned "
+        "from the sketches (learned); needs --refresh-every",
+    )
+    a.add_argument(
+        "--vectors-dim",
+        type=int_in(2, 4096),
+        metavar="D",
+        help="dimensions of the gradient sketches and learned vectors (default 64)",
+    )
+    a.add_argument(
+        "--vectors-lr",
+        type=real_in(),
+        metavar="LR",
+        help="outer learning rate of --vectors learned (default 0.5)",
     )
     a.add_argument(
         "--refresh-every",
         type=int_in(0),
         metavar="EPOCHS",
-        help="rebuild the activation graphs every EPOCHS epochs",
+        help="rebuild the graph over the activations or vectors every EPOCHS epochs",
     )
     r = p.add_argument_group("run")
     r.add_argument("--out", metavar="RUN_DIR", help="run (or comparison) directory")

@@ -1,10 +1,12 @@
 """The learned walker: policies that choose where the walk goes from training feedback, and the
-rewards that feed them (issue 9).
+rewards that feed them (issue 9), and per-item vectors that follow what the model learns
+(issue 17).
 
 :mod:`graphwalk.learn.policies` holds the policies (``uniform``, ``exp3s``, ``pg``, ``odm``) and
 the :class:`~graphwalk.learn.policies.CoverageFloor` that keeps every node visited;
 :mod:`graphwalk.learn.rewards` the rewards (``grad-norm``, ``loss-drop``, ``gar``) and their
-online normaliser. Neither imports torch at import time (the rewards import it when they run).
+online normaliser; :mod:`graphwalk.learn.vectors` the gradient sketches and learnable vectors.
+None imports torch at import time (the rewards import it when they run).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from graphwalk.learn.policies import (
     GlobalBandit,
     PolicyGradientWalker,
     UniformWalker,
+    carry_over,
     make_policy,
+    node_of_items,
 )
 from graphwalk.learn.rewards import (
     REWARDS,
@@ -27,20 +31,26 @@ from graphwalk.learn.rewards import (
     RewardNormalizer,
     make_reward,
 )
+from graphwalk.learn.vectors import VECTOR_SPACES, GradientSketch, LearnedVectors
 
 __all__ = [
     "POLICIES",
     "REWARDS",
+    "VECTOR_SPACES",
     "CoverageFloor",
     "Exp3SWalker",
     "GlobalBandit",
     "GradNormReward",
+    "GradientSketch",
     "GradientAlignmentReward",
+    "LearnedVectors",
     "LossDropReward",
     "PolicyGradientWalker",
     "Reward",
     "RewardNormalizer",
     "UniformWalker",
+    "carry_over",
     "make_policy",
     "make_reward",
+    "node_of_items",
 ]

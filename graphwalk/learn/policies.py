@@ -359,6 +359,66 @@ class _NodePolicy(WalkPolicy):
         self._load_extra(state)
 
 
+def node_of_items(index: GraphIndex, graph: str | None) -> npt.NDArray[np.int64]:
+    """The node of every item on ``graph`` of ``index``: the item itself on an item graph, its
+    cluster on a cluster graph."""
+    g = index.graph(graph)
+    if g.kind == "item":
+        return np.arange(index.n_items, dtype=np.int64)
+    assert g.level is not None
+    return np.asarray(index.level(g.level).assignment, np.int64)
+
+
+def carry_over(
+    new: WalkPolicy,
+    old: WalkPolicy,
+    old_nodes: npt.ArrayLike,
+    new_nodes: npt.ArrayLike,
+) -> None:
+    """Hand what ``old`` learned on one graph to ``new`` on a rebuilt graph over the same items
+    (an activation or vector graph refreshed between epochs): ``old_nodes`` and ``new_nodes``
+    give every item's node on each (:func:`node_of_items`).
+
+    ``exp3s`` and ``uniform`` carry their reward normaliser and counts, and each new node starts
+    from the mean log-weight of its items' old nodes (an item graph maps node to node); visit
+    counts and a :class:`CoverageFloor`'s ages start over on the new nodes.
+
+    Raises:
+        InputError: the policies are not ``exp3s`` / ``uniform`` of the same settings, or the
+            node maps do not cover the same items.
+    """
+    inner_new, inner_old = _inner(new), _inner(old)
+    if not (isinstance(inner_new, Exp3SWalker) and isinstance(inner_old, Exp3SWalker)):
+        raise InputError(
+            f"a {type(inner_old).__name__} cannot follow a graph rebuilt between epochs (only "
+            "exp3s and uniform carry what they learned to the new nodes); use policy=exp3s"
+        )
+    if type(inner_new) is not type(inner_old) or inner_new._settings() != inner_old._settings():
+        raise InputError("carry_over needs the same policy with the same settings on both graphs")
+    on, nn_ = np.asarray(old_nodes, np.int64), np.asarray(new_nodes, np.int64)
+    if on.shape != nn_.shape:
+        raise InputError(
+            f"the node maps cover {on.size} and {nn_.size} items; both graphs must be over the "
+            "same items"
+        )
+    sums = np.zeros(inner_new.n_nodes, np.float64)
+    counts = np.zeros(inner_new.n_nodes, np.int64)
+    np.add.at(sums, nn_, inner_old.weights[on])
+    np.add.at(counts, nn_, 1)
+    w = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    inner_new.weights = w - w.max() if w.size else w
+    inner_new.normalizer.load_state_dict(inner_old.normalizer.state_dict())
+    inner_new._decisions, inner_new._rewards = inner_old._decisions, inner_old._rewards
+    inner_new._unmatched, inner_new._skipped = inner_old._unmatched, inner_old._skipped
+
+
+def _inner(policy: WalkPolicy) -> WalkPolicy:
+    """The learner inside a :class:`CoverageFloor` (or the policy itself)."""
+    while isinstance(policy, CoverageFloor):
+        policy = policy.policy
+    return policy
+
+
 class Exp3SWalker(_NodePolicy):
     """A bandit over the nodes in the spirit of Exp3.S (Graves et al. 2017).
 

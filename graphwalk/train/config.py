@@ -55,6 +55,12 @@ class TrainConfig:
         temperature, knn_k: supcon's temperature and the kNN classifier's neighbours.
         layers, refresh_every: activation graphs: the item vectors are the model's activations
             at these modules (one kNN graph each), recomputed every ``refresh_every`` epochs.
+        vectors, vectors_dim, vectors_lr: graphs over what the model learns (issue 17):
+            ``grad`` (each item's last-layer gradient sketch, written when it is trained on) or
+            ``learned`` (per-item vectors moved by an outer loss towards the sketches' cosines),
+            ``vectors_dim`` dimensions (2 to 4096), the learned vectors' outer learning rate;
+            the graph is rebuilt over them every ``refresh_every`` epochs
+            (:mod:`graphwalk.learn.vectors`).
         index_clusters, index_k: the index built when ``index`` is ``None``: k-means clusters
             (``None``: one per 100 training items, at least 2) and kNN neighbours.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
@@ -96,6 +102,9 @@ class TrainConfig:
     knn_k: int = 20
     layers: list[str] = field(default_factory=list)
     refresh_every: int = 0
+    vectors: str | None = None
+    vectors_dim: int = 64
+    vectors_lr: float = 0.5
     index_clusters: int | None = None
     index_k: int = 10
     device: str = "auto"
@@ -169,26 +178,9 @@ class TrainConfig:
         c.momentum = check_real("momentum", c.momentum, low=0.0, high=1.0, high_open=True)
         c.label_noise = check_real("label_noise", c.label_noise, low=0.0, high=1.0)
         c.temperature = check_real("temperature", c.temperature, low=0.0, low_open=True)
-        if c.refresh_every and not c.layers:
-            raise InputError(
-                "refresh_every recomputes activation graphs: name the layers (--layers NAME)"
-            )
-        if c.layers and c.index is not None:
-            raise InputError(
-                "--layers builds the run's own index from the model's activations; drop --index"
-            )
-        if c.layers and parse_spec(c.sampler).policy is not None:
-            raise InputError(
-                "a learned walker (policy=...) cannot follow activation graphs: their nodes "
-                "change at every refresh; drop --layers or the policy"
-            )
         _check_episodes(c)
         _check_curriculum(c)
-        if c.layers and parse_spec(c.sampler).is_random:
-            raise InputError(
-                "--layers makes activation graphs for a walk, but the sampler is 'random'; "
-                "choose a walk, e.g. --sampler knn"
-            )
+        _check_item_vectors(c)
         return c
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,16 +200,68 @@ class TrainConfig:
         return cls(**dict(d))
 
 
+def _check_item_vectors(c: TrainConfig) -> None:
+    """The settings of a run that walks its own item vectors: activations (``layers``), gradient
+    sketches or learned vectors (``vectors``), rebuilt every ``refresh_every`` epochs."""
+    from graphwalk.learn.vectors import VECTOR_SPACES, check_dim
+
+    spec = parse_spec(c.sampler)
+    flag = "--layers" if c.layers else "--vectors"
+    if c.vectors is not None:
+        if c.vectors not in VECTOR_SPACES:
+            raise InputError(
+                f"unknown vectors {c.vectors!r}; choose from {', '.join(VECTOR_SPACES)} (or "
+                "--layers NAME for activations)"
+            )
+        if c.layers:
+            raise InputError(f"--vectors {c.vectors} and --layers are two item spaces; choose one")
+        if c.loss != "ce":
+            raise InputError(
+                f"--vectors {c.vectors} needs the cross-entropy loss's last-layer gradient, but "
+                f"the loss is {c.loss!r}; train with --loss ce, or use --layers (activations)"
+            )
+        if not c.refresh_every:
+            raise InputError(
+                f"--vectors {c.vectors} follows what the model learns: give --refresh-every N "
+                "(1: rebuild the graph over the vectors after every epoch)"
+            )
+    c.vectors_dim = check_dim(c.vectors_dim)
+    c.vectors_lr = check_real("vectors_lr", c.vectors_lr, low=0.0, low_open=True)
+    if c.refresh_every and not (c.layers or c.vectors):
+        raise InputError(
+            "refresh_every rebuilds the graph over the model's own vectors: name them "
+            "(--layers NAME for activations, --vectors grad|learned)"
+        )
+    if not (c.layers or c.vectors):
+        return
+    if c.index is not None:
+        raise InputError(
+            f"{flag} builds the run's own index from the model's vectors; drop --index"
+        )
+    if spec.policy is not None and spec.policy not in ("exp3s", "uniform"):
+        raise InputError(
+            f"a learned walker policy={spec.policy} cannot follow a graph rebuilt between "
+            f"epochs (exp3s and uniform carry what they learned to the new nodes); use "
+            f"policy=exp3s, or drop {flag}"
+        )
+    if spec.is_random:
+        raise InputError(
+            f"{flag} makes graphs over the model's vectors for a walk, but the sampler is "
+            "'random'; choose a walk, e.g. --sampler knn"
+        )
+
+
 def _check_curriculum(c: TrainConfig) -> None:
     """The settings of a ``curriculum=...`` run; a curriculum file is read now (a file that does
     not parse is refused before anything runs)."""
     spec = parse_spec(c.sampler)
     if not spec.is_curriculum:
         return
-    if c.layers:
+    if c.layers or c.vectors:
+        flag = "--layers" if c.layers else "--vectors"
         raise InputError(
             f"sampler {c.sampler!r}: a curriculum ranks the run's own index of its inputs; "
-            "drop --layers (activation graphs go with walks)"
+            f"drop {flag} (graphs over the model's vectors go with walks)"
         )
     if c.loss != "ce":
         raise InputError(
@@ -255,8 +299,9 @@ def _check_episodes(c: TrainConfig) -> None:
             f"episodes train with the meta-learner's own loss (--meta {c.meta}); drop --loss "
             f"{c.loss}"
         )
-    if c.layers:
-        raise InputError("episodes do not follow activation graphs; drop --layers")
+    if c.layers or c.vectors:
+        flag = "--layers" if c.layers else "--vectors"
+        raise InputError(f"episodes do not follow graphs over the model's vectors; drop {flag}")
     if c.label_noise:
         raise InputError("episodes are drawn from clean classes; drop --label-noise")
     c.n_way = check_int("n_way", c.n_way, minimum=2)

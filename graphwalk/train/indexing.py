@@ -28,6 +28,7 @@ __all__ = [
     "episode_index",
     "graph_homophily",
     "own_graphs",
+    "vector_index",
 ]
 
 
@@ -117,10 +118,31 @@ def activation_index(
     inputs = train.inputs if device is None else train.inputs.to(device)
     acts = capture_activations(model, inputs, list(layers))
     t1 = time.perf_counter()
-    vectors = {name: _finite(name, v) for name, v in acts.items()}
+    index = vector_index(
+        acts, train, out, clusters=clusters, k=k, seed=seed, extra={"layers": list(layers)}
+    )
+    t2 = time.perf_counter()
+    return index, {"activations_s": t1 - t0, "build_s": t2 - t1, "seconds": t2 - t0}
+
+
+def vector_index(
+    vectors: npt.NDArray[np.float32] | dict[str, npt.NDArray[np.float32]],
+    train: VectorDataset,
+    out: Path,
+    *,
+    clusters: int | None,
+    k: int,
+    seed: int,
+    extra: dict[str, Any] | None = None,
+) -> GraphIndex:
+    """The index of a run's own item vectors (activations, gradient sketches, learned vectors;
+    ``{space: vectors}`` for several): k-means and an ER graph over the first space, an exact
+    kNN graph over each (reproducible for a seed), written to ``out``."""
+    named = vectors if isinstance(vectors, dict) else {"vectors": vectors}
+    checked = {name: _finite(name, v) for name, v in named.items()}
     n = len(train)
-    index = build_index(
-        vectors,
+    return build_index(
+        checked if isinstance(vectors, dict) else checked["vectors"],
         labels=train.labels,
         clusters=clusters or default_clusters(n),
         graphs=["er", "knn"],
@@ -129,23 +151,19 @@ def activation_index(
         seed=seed,
         out=out,
         overwrite=True,
-        extra_params={"dataset": train.name, "split": "train", "layers": list(layers)},
+        extra_params={"dataset": train.name, "split": "train", **(extra or {})},
     )
-    t2 = time.perf_counter()
-    return index, {"activations_s": t1 - t0, "build_s": t2 - t1, "seconds": t2 - t0}
 
 
 def _finite(name: str, v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``v`` when every value is finite and the items differ (``name``: the layer, or
+    ``vectors`` for gradient and learned vectors)."""
+    where = "the item vectors" if name == "vectors" else f"layer {name!r}"
     if not np.isfinite(v).all():
-        raise InputError(
-            f"layer {name!r} produced non-finite activations (the model diverged?); lower --lr"
-        )
+        raise InputError(f"{where} produced non-finite values (the model diverged?); lower --lr")
     if float(np.ptp(v)) == 0.0:
-        # a dead layer (all ReLUs off): jitter-free fallback that still builds a graph
-        raise InputError(
-            f"layer {name!r} gives the same activation for every item (a dead layer); "
-            "choose another --layers module"
-        )
+        fix = "choose another --layers module" if name != "vectors" else "lower --lr"
+        raise InputError(f"{where} are the same for every item (a dead layer?); {fix}")
     return v
 
 

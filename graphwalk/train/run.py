@@ -54,6 +54,7 @@ from graphwalk.train.indexing import (
     graph_homophily,
     own_graphs,
     remove_index,
+    vector_index,
 )
 from graphwalk.train.metrics import METRICS, MetricsWriter, read_metrics, write_tables
 from graphwalk.train.rundir import config_diff
@@ -395,6 +396,7 @@ class Run:
         self.bar: Any = None
         self.task: Any = None  # an EpisodeTask when the sampler draws episodes
         self.curriculum: Any = None  # a CurriculumRun when the sampler follows a curriculum
+        self.item_vectors: Any = None  # a RunVectors with --vectors grad|learned
 
     # ------------------------------------------------------------------------- set up
 
@@ -414,11 +416,28 @@ class Run:
         """Everything before the first step; the checkpoint resumed from (``None``: a new run)."""
         cfg = self.cfg
         if not self.spec.is_random and cfg.index is None:
-            where = "the activation index" if cfg.layers else "the index"
+            where = "the index"
+            if cfg.layers or cfg.vectors:
+                where = (
+                    "the activation index" if cfg.layers else f"the index of {cfg.vectors} vectors"
+                )
             check_spec_graph(self.spec, own_graphs(cfg.layers), f"{where} built for the run")
         self.device = pick_device(cfg.device, self.rank)
         self.data = RunData.load(cfg, self.device)
         self.build_model()
+        if cfg.vectors:
+            from graphwalk.train.itemvectors import RunVectors
+
+            self.item_vectors = RunVectors(
+                cfg.vectors,
+                self.net,
+                self.data.n,
+                self.data.n_classes,
+                dim=cfg.vectors_dim,
+                lr=cfg.vectors_lr,
+                seed=cfg.seed,
+                device=self.device,
+            )
         self.out.mkdir(parents=True, exist_ok=True)
         ck = self.read_checkpoint() if self.resume else None
         self.open_index(ck)
@@ -545,9 +564,30 @@ class Run:
             )
         return ck
 
-    def activations(self, path: Path) -> tuple[GraphIndex, dict[str, float]]:
-        """The index of the model's activations now (at the start, and at every refresh)."""
+    def own_index(self, path: Path) -> tuple[GraphIndex | None, dict[str, Any]]:
+        """The index of the model's own vectors now (at the start, and at every refresh): its
+        activations (``--layers``), or its gradient sketches or learned vectors (``--vectors``,
+        gathered over the ranks first: every rank calls this, rank 0 builds and gets the index)."""
         cfg = self.cfg
+        if cfg.vectors:
+            t0 = time.perf_counter()
+            self.item_vectors.gather(self.world)
+            stats = self.item_vectors.stats(self.step)
+            index: GraphIndex | None = None
+            if self.lead:
+                index = vector_index(
+                    self.item_vectors.vectors(),
+                    self.data.train_ds,
+                    path,
+                    clusters=cfg.index_clusters,
+                    k=cfg.index_k,
+                    seed=cfg.seed,
+                    extra={"vectors": cfg.vectors, "vectors_dim": cfg.vectors_dim},
+                )
+                self.item_vectors.save(self.out, cfg.dataset, self.step, self.epoch)
+            self.item_vectors.seconds = 0.0
+            seconds = time.perf_counter() - t0
+            return index, {**stats, "build_s": seconds, "seconds": seconds}
         return activation_index(
             self.net,
             self.data.train_ds,
@@ -572,9 +612,20 @@ class Run:
             check_index(self.index, cfg.dataset, self.data.n, cfg.index)
             check_spec_graph(self.spec, list(self.index.graphs), f"index {cfg.index}")
         elif not self.spec.is_random:
-            path = out / ("index-epoch-000.gw" if cfg.layers else "index.gw")
+            own = bool(cfg.layers or cfg.vectors)
+            path = out / ("index-epoch-000.gw" if own else "index.gw")
             self.index_path = path
-            if self.lead:
+            if own:
+                if cfg.vectors:  # every rank: the same sketches of the same initial model
+                    self.item_vectors.first_pass(self.net, self.data.train_x, self.data.train_y)
+                if cfg.vectors or self.lead:  # vectors: every rank gathers
+                    self.index, cost = self.own_index(path)
+                if self.lead:
+                    assert self.index is not None
+                    self.refreshes.append(
+                        {"epoch": 0, "step": 0, **cost, "graphs": graph_homophily(self.index)}
+                    )
+            elif self.lead:
                 if self.spec.is_curriculum:
                     from graphwalk.train.curricular import curriculum_index
 
@@ -596,11 +647,6 @@ class Run:
                         n_way=cfg.n_way,
                         clusters=cfg.index_clusters,
                         seed=cfg.seed,
-                    )
-                elif cfg.layers:
-                    self.index, cost = self.activations(path)
-                    self.refreshes.append(
-                        {"epoch": 0, "step": 0, **cost, "graphs": graph_homophily(self.index)}
                     )
                 else:
                     self.index = default_index(
@@ -646,6 +692,13 @@ class Run:
         self.opt.load_state_dict(ck["optimizer"])
         self.sched.load_state_dict(ck["scheduler"])
         self.sampler.load_state_dict(ck["sampler"])
+        if self.item_vectors is not None:
+            if "vectors" not in ck:
+                raise InputError(
+                    f"{self.out / CHECKPOINT} holds no --vectors {self.cfg.vectors} state (it "
+                    "was written by another version); start a new run"
+                )
+            self.item_vectors.load_state_dict(ck["vectors"])
         set_rng_state(ck["rng"])
         self.epoch, self.step = int(ck["epoch"]), int(ck["step"])
         self.wall_before, self.train_s = float(ck["wall_s"]), float(ck.get("train_s", 0.0))
@@ -758,6 +811,8 @@ class Run:
         d = self.data
         ids = torch.as_tensor(idx, device=self.device)
         x, y = d.train_x[ids], d.train_y[ids]
+        if self.item_vectors is not None:
+            self.item_vectors.arm()
         if self.task is not None:  # one episode, the meta-learner's loss
             loss = self.task.loss(self.net, x)
         elif self.curriculum is not None:  # the classes of the task in force
@@ -772,18 +827,27 @@ class Run:
         self.opt.step()
         self.sched.step()
         self.step += 1
+        vloss = None
+        if self.item_vectors is not None:  # the batch's sketches from this step's forward pass
+            vloss = self.item_vectors.observe(ids, y, self.step - 1)
         lv = float(loss.detach())
         rw = self.rewards.after_step(self.sampler, rw, self.net, x, y, lv, self.loss_fn)
         progress.losses.append(lv)
         self.ema = lv if self.ema is None else 0.95 * self.ema + 0.05 * lv
-        self.log_step(idx, progress.batch, lv, rw, sampler_us)
+        self.log_step(idx, progress.batch, lv, rw, sampler_us, vloss)
         if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
             t_ev = time.perf_counter()
             self.evaluate(self.epoch, progress.mean_loss())
             progress.eval_in_loop += time.perf_counter() - t_ev
 
     def log_step(
-        self, idx: list[int], batch: int, loss: float, rw: float | None, sampler_us: float
+        self,
+        idx: list[int],
+        batch: int,
+        loss: float,
+        rw: float | None,
+        sampler_us: float,
+        vectors_loss: float | None = None,
     ) -> None:
         """The step's record in metrics.jsonl, the recorded batch, the progress bar."""
         d = self.data
@@ -807,6 +871,7 @@ class Run:
                 **(
                     {"noisy": round(float(d.noisy[rows].mean()), 4)} if self.cfg.label_noise else {}
                 ),
+                **({"outer_loss": _finite(vectors_loss)} if self.cfg.vectors == "learned" else {}),
             }
         )
         if self.batches_f is not None:
@@ -860,9 +925,12 @@ class Run:
         """Rebuild the index from the model's activations now, and a sampler over it; the index
         file replaced (removed once the checkpoint no longer names it)."""
         old_index, path = self.index_path, self.out / f"index-epoch-{self.epoch:03d}.gw"
+        old = self.index
         self.index_path = path
+        if self.cfg.vectors or self.lead:  # vectors: every rank gathers
+            self.index, cost = self.own_index(path)
         if self.lead:
-            self.index, cost = self.activations(path)
+            assert self.index is not None
             self.log.write(
                 {
                     "event": "refresh",
@@ -877,9 +945,20 @@ class Run:
         if not self.lead:
             self.index = GraphIndex.load(path)
         cfg = self.cfg
+        old_sampler = self.sampler
         self.sampler = make_sampler(
             self.spec, self.index, self.data.n, cfg.batch_size, cfg.seed, self.rank, self.world
         )
+        if self.spec.policy is not None:  # what the learned walker learned, on the new nodes
+            from graphwalk.learn import carry_over, node_of_items
+
+            assert old is not None and self.index is not None
+            carry_over(
+                self.sampler.policy,
+                old_sampler.policy,
+                node_of_items(old, self.spec.graph),
+                node_of_items(self.index, self.spec.graph),
+            )
         self.sampler.set_epoch(self.epoch)
         return old_index
 
@@ -887,6 +966,8 @@ class Run:
         """Write the checkpoint (rank 0): at an epoch's end, or inside one (``in_epoch``)."""
         if self.batches_f is not None:  # every rank's record holds what the checkpoint holds
             self.batches_f.flush()
+        if self.item_vectors is not None:  # every rank: the tables merged
+            self.item_vectors.gather(self.world)
         if not self.lead:
             return
         cfg, path = self.cfg, self.index_path
@@ -905,6 +986,8 @@ class Run:
             "wall_s": self.wall(),
             "train_s": self.train_s,
         }
+        if self.item_vectors is not None:
+            state["vectors"] = self.item_vectors.state_dict()
         if in_epoch is not None:
             state["in_epoch"] = in_epoch
         save_checkpoint(self.out / CHECKPOINT, state)
@@ -915,6 +998,8 @@ class Run:
         """Whatever stopped the run: the signal handler, the bar and the files closed, the
         tables written from what metrics.jsonl holds."""
         self.sigterm.restore()
+        if self.item_vectors is not None:
+            self.item_vectors.close()
         if self.bar is not None:
             self.bar.close()
         if self.batches_f is not None:
@@ -931,6 +1016,10 @@ class Run:
             write_policy_files(
                 self.out, policy, self.index, self.spec, self.sampler.skipped_rewards
             )
+        if self.item_vectors is not None:  # what graphwalk index --vectors-from reads
+            self.item_vectors.gather(self.world)
+            if self.lead:
+                self.item_vectors.save(self.out, self.cfg.dataset, self.step, self.epoch)
         summary = (
             write_summary(self.out, self.cfg, self.step, self.wall(), self.train_s)
             if self.lead
