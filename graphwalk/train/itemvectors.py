@@ -3,9 +3,13 @@ kept up to date at every step, gathered over the ranks, indexed at every refresh
 checkpoint and in the run directory (``vectors.npy`` + ``vectors.json``, what
 ``graphwalk index --vectors-from RUN_DIR`` reads).
 
-Each step costs the sketch of the batch from the forward pass the step already made (a forward
-hook on the model's last layer keeps its input and output), and for learned vectors one outer
-step over the batch's rows (:mod:`graphwalk.learn.vectors`).
+A step only keeps what the forward pass it already made gives: a forward hook on the model's last
+layer holds on to its input and output, and the step appends them, with the batch's items and
+labels, to a buffer. The buffer is turned into sketches (one product for all its batches) and
+the learned vectors' outer steps (batched over disjoint batches, as exact as one after the other:
+:meth:`graphwalk.learn.vectors.LearnedVectors.step_many`) when it holds 32 MB, and before anything
+reads the tables (a refresh, a checkpoint, the end). Nothing the run does depends on when that
+happens, so a step pays almost nothing (``bench/vectors_overhead.py``).
 """
 
 from __future__ import annotations
@@ -65,7 +69,12 @@ class RunVectors:
         self._captured: tuple[torch.Tensor, torch.Tensor] | None = None
         self._armed = False
         self._hook = head.register_forward_hook(self._capture)
-        self.seconds = 0.0  # spent on the vectors this epoch (the steps' share)
+        # (ids, labels, features, logits, step) of the steps not yet sketched
+        self._pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]] = []
+        self._pending_bytes = 0
+        self.max_pending_bytes = 32 * 2**20
+        self.seconds = 0.0  # spent on the vectors since the last refresh (steps and flushes)
+        self.losses: list[float] = []  # the outer losses since the last refresh
 
     def _capture(self, _m: Any, inputs: Any, output: Any) -> None:
         if self._armed:
@@ -75,22 +84,45 @@ class RunVectors:
         """Keep the last layer's input and output of the next forward pass (a training step's)."""
         self._armed, self._captured = True, None
 
-    def observe(self, ids: torch.Tensor, labels: torch.Tensor, step: int) -> float | None:
-        """After a step's forward pass: write the batch's sketches (and move its learned
-        vectors); returns the outer loss of learned vectors (``None`` for sketches)."""
+    def observe(self, ids: torch.Tensor, labels: torch.Tensor, step: int) -> None:
+        """After a step's forward pass: keep the batch's last-layer input and output (sketched
+        at the next :meth:`flush`)."""
         t0 = time.perf_counter()
         self._armed = False
         if self._captured is None:
             raise RuntimeError("RunVectors.observe() without a forward pass after arm()")
         h, z = self._captured
         self._captured = None
-        s = self.sketch.sketch(z, h, labels)
-        self.sketch.update(ids, s, step)
-        loss = None
-        if self.learned is not None:
-            loss = self.learned.step(ids, s, step)
+        self._pending.append((ids, labels, h, z, int(step)))
+        self._pending_bytes += (h.numel() + z.numel()) * 4
+        if self._pending_bytes >= self.max_pending_bytes:
+            self.flush()
         self.seconds += time.perf_counter() - t0
-        return loss
+
+    def flush(self) -> None:
+        """Sketch the kept batches (one product for all), write them in order, and make the
+        learned vectors' outer steps (exactly as one step after the other)."""
+        if not self._pending:
+            return
+        t0 = time.perf_counter()
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        z = torch.cat([p[3] for p in pending])
+        h = torch.cat([p[2].reshape(p[2].shape[0], -1) for p in pending])
+        y = torch.cat([p[1] for p in pending])
+        sketches = self.sketch.sketch(z, h, y).split([int(p[0].numel()) for p in pending])
+        ids_all = torch.cat([p[0] for p in pending])
+        if int(torch.unique(ids_all).numel()) == int(ids_all.numel()):  # one write
+            steps = torch.cat(
+                [torch.full((int(p[0].numel()),), p[4], dtype=torch.int64) for p in pending]
+            )
+            self.sketch.update(ids_all, torch.cat(sketches), steps.to(self.sketch.seen.device))
+        else:  # an item twice: the later write wins
+            for p, sk in zip(pending, sketches, strict=True):
+                self.sketch.update(p[0], sk, p[4])
+        if self.learned is not None:
+            batches = [(p[0], sk, p[4]) for p, sk in zip(pending, sketches, strict=True)]
+            self.losses.extend(self.learned.step_many(batches))
+        self.seconds += time.perf_counter() - t0
 
     def first_pass(self, net: Any, inputs: torch.Tensor, labels: torch.Tensor) -> None:
         """Sketch every item with the model as it is (eval mode, no gradient): the vectors of
@@ -116,8 +148,9 @@ class RunVectors:
         return [self.sketch] if self.learned is None else [self.sketch, self.learned]
 
     def gather(self, world: int) -> None:
-        """Make every rank's tables the same: each row from the rank that wrote it last (a
-        collective: every rank calls it)."""
+        """Flush, and make every rank's tables the same: each row from the rank that wrote it
+        last (a collective: every rank calls it)."""
+        self.flush()
         if world == 1:
             return
         import torch.distributed as dist
@@ -133,10 +166,14 @@ class RunVectors:
 
     def vectors(self) -> npt.NDArray[np.float32]:
         """The vectors the graph is built over: the sketches, or the learned vectors."""
+        self.flush()
         return (self.learned or self.sketch).vectors()
 
     def stats(self, step: int) -> dict[str, Any]:
-        """For the refresh record: how many items were ever trained on and how stale rows are."""
+        """For the refresh record: how many items were ever trained on, how stale rows are,
+        the seconds spent on the vectors and the mean outer loss since the last refresh (both
+        then start over)."""
+        self.flush()
         seen = self.sketch.seen.cpu().numpy()
         trained = seen >= 0
         out: dict[str, Any] = {
@@ -146,9 +183,11 @@ class RunVectors:
             "vectors_s": round(self.seconds, 4),
         }
         if self.learned is not None:
-            out["outer_loss"] = (
-                round(self.learned.last_loss, 6) if np.isfinite(self.learned.last_loss) else None
-            )
+            finite = [x for x in self.losses if np.isfinite(x)]
+            out["outer_loss"] = round(float(np.mean(finite)), 6) if finite else None
+            out["outer_loss_first"] = round(finite[0], 6) if finite else None
+            out["outer_loss_last"] = round(finite[-1], 6) if finite else None
+        self.seconds, self.losses = 0.0, []
         return out
 
     def save(self, out: Path, dataset: str, step: int, epoch: int) -> None:
@@ -174,6 +213,7 @@ class RunVectors:
         atomic_write(out / VECTORS_INFO, json.dumps(info, indent=2) + "\n")
 
     def state_dict(self) -> dict[str, Any]:
+        self.flush()
         return {t.__class__.__name__: t.state_dict() for t in self._tables()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -827,27 +827,20 @@ class Run:
         self.opt.step()
         self.sched.step()
         self.step += 1
-        vloss = None
-        if self.item_vectors is not None:  # the batch's sketches from this step's forward pass
-            vloss = self.item_vectors.observe(ids, y, self.step - 1)
+        if self.item_vectors is not None:  # what this step's forward pass gives the sketches
+            self.item_vectors.observe(ids, y, self.step - 1)
         lv = float(loss.detach())
         rw = self.rewards.after_step(self.sampler, rw, self.net, x, y, lv, self.loss_fn)
         progress.losses.append(lv)
         self.ema = lv if self.ema is None else 0.95 * self.ema + 0.05 * lv
-        self.log_step(idx, progress.batch, lv, rw, sampler_us, vloss)
+        self.log_step(idx, progress.batch, lv, rw, sampler_us)
         if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
             t_ev = time.perf_counter()
             self.evaluate(self.epoch, progress.mean_loss())
             progress.eval_in_loop += time.perf_counter() - t_ev
 
     def log_step(
-        self,
-        idx: list[int],
-        batch: int,
-        loss: float,
-        rw: float | None,
-        sampler_us: float,
-        vectors_loss: float | None = None,
+        self, idx: list[int], batch: int, loss: float, rw: float | None, sampler_us: float
     ) -> None:
         """The step's record in metrics.jsonl, the recorded batch, the progress bar."""
         d = self.data
@@ -871,7 +864,6 @@ class Run:
                 **(
                     {"noisy": round(float(d.noisy[rows].mean()), 4)} if self.cfg.label_noise else {}
                 ),
-                **({"outer_loss": _finite(vectors_loss)} if self.cfg.vectors == "learned" else {}),
             }
         )
         if self.batches_f is not None:

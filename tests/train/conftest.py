@@ -14,7 +14,15 @@ DIGITS_TRAIN = 1437
 DIGITS_STEPS = 23
 
 # fields that hold measured times, not results: they differ between two runs of the same thing
-TIMING = ("wall_s", "sampler_us", "seconds", "activations_s", "build_s", "epoch_seconds")
+TIMING = (
+    "wall_s",
+    "sampler_us",
+    "seconds",
+    "activations_s",
+    "build_s",
+    "epoch_seconds",
+    "vectors_s",
+)
 
 
 def read_metrics(run: Path) -> list[dict]:

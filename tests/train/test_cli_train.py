@@ -153,7 +153,7 @@ def test_config_file_reproduces_a_run(finished, tmp_path, capsys):
         (["--sampler", "er:k=x"], ["'er:k=x'", "integer"]),
         (["--sampler", "knn", "--layers", "body.nope"], ["'body.nope'", "body.act1"]),
         (["--layers", "body.act1"], ["--sampler knn"]),
-        (["--refresh-every", "1", "--sampler", "knn"], ["--layers"]),
+        (["--refresh-every", "1", "--sampler", "knn"], ["--layers", "--vectors grad|learned"]),
         (["--seeds", "0,1"], ["--compare"]),
         (["--compare", "random,er", "--sampler", "er"], ["drop --sampler"]),
         (["--compare", "random,er:mix=0.1,er:mix=0.1"], ["'er:mix=0.1'", "twice"]),

@@ -209,3 +209,39 @@ def test_two_gloo_ranks_follow_one_curriculum_on_disjoint_batches(tmp_path):
         assert steps[t]["task"] == stage
     first = {i for b in b0[: starts[1]] + b1[: starts[1]] for i in b["items"]}
     assert len(first) <= stages[0]["pool_items"]  # both ranks drew from the first task's pool
+
+
+VECTORS_WORKER = r"""
+import json, sys
+import torch
+torch.set_num_threads(1)
+import torch.distributed as dist
+from graphwalk.train.config import TrainConfig
+from graphwalk.train.loop import train
+cfg = TrainConfig(dataset="digits", sampler="er:policy=exp3s", epochs=2, batch_size=64,
+                  vectors="learned", refresh_every=1, record_batches=True, device="cpu")
+train(cfg, sys.argv[1], progress=False)
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_share_one_table_of_learned_vectors(tmp_path):
+    """Each rank sketches its own batches; the refresh merges them (every item trained on in
+    the first epoch is in rank 0's table, though it saw half), and the learned walker carries
+    its weights to the rebuilt graph on both ranks alike."""
+    script = tmp_path / "worker.py"
+    script.write_text(VECTORS_WORKER)
+    run = tmp_path / "run"
+    _launch_two_ranks(script, run)
+    refresh = [r for r in read_metrics(run) if r["event"] == "refresh"]
+    assert [r["epoch"] for r in refresh] == [0, 1]
+    assert refresh[0]["trained_share"] == 0.0
+    assert refresh[1]["trained_share"] == 1.0  # both ranks' rows, merged
+    b0, b1 = read_batches(run, 0), read_batches(run, 1)
+    for a, b in zip(b0, b1, strict=True):
+        assert not set(a["items"]) & set(b["items"])  # disjoint at every step, both epochs
+    info = json.loads((run / "vectors.json").read_text())
+    assert (info["vectors"], info["n_items"], info["step"]) == ("learned", DIGITS_TRAIN, len(b0))
+    assert (run / "summary.json").is_file()

@@ -442,10 +442,14 @@ def test_noisy_share_is_logged_per_step(tmp_path, digits_train):
         (["--sampler", "random", "--policy", "exp3s"], ["--sampler rl"]),
         (["--compare", "random,er", "--policy", "exp3s"], ["--compare"]),
         (
-            ["--sampler", "knn:policy=exp3s", "--layers", "body.act1"],
-            ["learned walker", "--layers"],
+            ["--sampler", "knn:policy=odm", "--layers", "body.act1"],
+            ["policy=odm", "rebuilt", "policy=exp3s", "--layers"],
         ),
-        (["--sampler", "knn", "--policy", "pg", "--layers", "body.act1"], ["--layers"]),
+        (["--sampler", "knn", "--policy", "pg", "--layers", "body.act1"], ["pg", "--layers"]),
+        (
+            ["--sampler", "er:policy=pg", "--vectors", "grad", "--refresh-every", "1"],
+            ["pg", "--vectors"],
+        ),
     ],
 )
 def test_bad_learning_input_is_one_line(tmp_path, capsys, args, words):
