@@ -26,8 +26,9 @@ the model by an outer loss over each batch ``B``::
 The rows of the batch take one Riemannian gradient step on the unit sphere:
 ``v_i <- normalise(v_i - lr * (I - v_i v_i^T) d(sum_j L_j)/dv_i)``, where for unit rows
 ``d(sum_j L_j)/dv_i = 4/(|B|-1) sum_{j != i} (cos(v_i, v_j) - cos(s_i, s_j)) v_j`` (closed form,
-three small matrix products per step; tested against autograd). Summing the rows' losses keeps
-each row's step from shrinking with the batch size. The table is a smoothed, persistent memory of which items' gradients agree: rows of items
+tested against autograd). Summing the rows' losses keeps each row's step from shrinking with
+the batch size. By default each row is compared with about 8 of its batch's rows
+(``partners``): the same loss over fewer pairs, at about an eighth of the cost. The table is a smoothed, persistent memory of which items' gradients agree: rows of items
 not trained on recently keep what they learned, and agreement carries over from batch to batch
 (``i`` near ``j`` and ``j`` near ``k`` in one batch each puts ``i`` near ``k``). The vectors start
 as the first sketches.
@@ -195,17 +196,33 @@ class LearnedVectors:
         dim: their dimension, in ``[2, 4096]`` (default 64).
         lr: the outer learning rate, ``> 0`` (default 0.5: a row moves by at most ~0.5 per step
             while the cosines it is matched to are off by ~1).
+        partners: about how many of its batch's other rows each row is compared with (default
+            8): a batch of ``b`` rows is dealt by position into ``G = b // (partners + 1)``
+            groups (row ``i`` into group ``i mod G``, so a group spans the whole batch) and
+            the loss is the module docstring's within each group; ``None`` (or ``b - 1`` and
+            more): one group, all pairs. Groups of 9 of a batch of 64 cut the outer step's
+            products 7-fold, which keeps it within a few percent of a training step
+            (``bench/vectors_overhead.py``); the pairs compared change with the batches.
         device: where the table lives.
 
     The table starts at zero; :meth:`initialise` sets it (from the first sketches).
     """
 
-    def __init__(self, n_items: int, *, dim: int = 64, lr: float = 0.5, device: Any = None):
+    def __init__(
+        self,
+        n_items: int,
+        *,
+        dim: int = 64,
+        lr: float = 0.5,
+        partners: int | None = 8,
+        device: Any = None,
+    ):
         import torch
 
         self.n_items = check_int("n_items", n_items, minimum=1)
         self.dim = check_dim(dim)
         self.lr = check_real("vectors lr", lr, low=0.0, low_open=True)
+        self.partners = None if partners is None else check_int("partners", partners, minimum=1)
         self.table = torch.zeros(self.n_items, self.dim, dtype=torch.float32, device=device)
         self.seen = torch.full((self.n_items,), -1, dtype=torch.int64, device=device)
         self.last_loss = float("nan")
@@ -238,26 +255,57 @@ class LearnedVectors:
 
     def step(self, ids: Any, targets: Any, step: int) -> float:
         """One outer step for the items ``ids`` against their ``targets`` (their gradient
-        sketches); returns the batch's loss ``L`` before the step."""
+        sketches; an item listed twice counts once); returns the batch's loss before the step
+        (over the pairs the step compares)."""
         import torch
 
         ids_t = torch.as_tensor(ids, device=self.table.device)
-        if ids_t.numel() < 2:
-            return float("nan")
         uniq, first = _first_occurrence(ids_t)
-        with torch.no_grad():
-            v = torch.nn.functional.normalize(self.table[uniq], dim=1)
-            sn = torch.nn.functional.normalize(targets[first].float(), dim=1)
-            b = v.shape[0]
-            err = v @ v.T - sn @ sn.T
-            err.fill_diagonal_(0.0)
-            loss = float(err.square().sum()) / (b * (b - 1))
-            grad = (4.0 / (b - 1)) * (err @ v)  # d(sum_i L_i)/dv for unit rows
-            grad -= (grad * v).sum(1, keepdim=True) * v  # the sphere's tangent part
-            self.table[uniq] = torch.nn.functional.normalize(v - self.lr * grad, dim=1)
-            self.seen[uniq] = int(step)
+        if uniq.numel() < 2:
+            return float("nan")
+        loss = self._update(uniq[None], targets[first][None], [int(step)])[0]
         self.last_loss = loss
         return loss
+
+    def _update(self, ids: Any, targets: Any, steps: list[int]) -> list[float]:
+        """The outer step of ``nb`` batches of ``b`` distinct, disjoint rows at once: ``ids``
+        ``(nb, b)``, ``targets`` ``(nb, b, ·)``; each batch's loss. The rows of a batch are
+        dealt into groups by position (row ``i`` into group ``i mod G``), and each row is
+        compared with the others of its group (:attr:`partners`)."""
+        import torch
+
+        nb, b = int(ids.shape[0]), int(ids.shape[1])
+        g = 1 if self.partners is None else max(1, b // (self.partners + 1))
+        r = -(-b // g)  # rows per group (the last ones may have one less)
+        pad = r * g - b
+        dev = self.table.device
+        fn = torch.nn.functional
+        with torch.no_grad():
+            # row i of a batch goes to group i mod g, slot i // g: a reshape, no gather
+            def grouped(x: Any) -> Any:
+                x = fn.pad(x, (0, 0, 0, pad)) if pad else x
+                return x.reshape(nb, r, g, -1).transpose(1, 2)  # (nb, g, r, ·)
+
+            v = grouped(self.table[ids])  # unit rows (zero before initialise: they stay zero)
+            sn = grouped(fn.normalize(targets.float(), dim=2))
+            err = torch.baddbmm(  # cos(v_i, v_j) - cos(s_i, s_j) for every pair of a group
+                (v @ v.transpose(-1, -2)).reshape(nb * g, r, r),
+                sn.reshape(nb * g, r, -1),
+                sn.reshape(nb * g, r, -1).transpose(-1, -2),
+                alpha=-1.0,
+            ).reshape(nb, g, r, r)
+            err.diagonal(dim1=-2, dim2=-1).zero_()  # padded rows are zero: their err is 0
+            slot = torch.arange(r * g, device=dev).reshape(r, g).T < b  # (g, r): real rows
+            size = slot.sum(1).clamp(min=2).float()  # rows of each group
+            losses = (err.square().sum((-1, -2)) / (size - 1)).sum(1) / b
+            grad = (4.0 / (size - 1))[None, :, None, None] * (err @ v)
+            grad -= (grad * v).sum(-1, keepdim=True) * v  # the sphere's tangent part
+            new = fn.normalize(v - self.lr * grad, dim=-1)
+            new = new.transpose(1, 2).reshape(nb, r * g, -1)[:, :b]  # back to batch order
+            self.table[ids.reshape(-1)] = new.reshape(nb * b, -1)
+            st = torch.as_tensor(steps, dtype=torch.int64, device=self.seen.device)
+            self.seen[ids.reshape(-1)] = st.repeat_interleave(b)
+        return [float(x) for x in losses.tolist()]
 
     def step_many(self, batches: list[tuple[Any, Any, int]]) -> list[float]:
         """The outer steps of several batches ``(ids, targets, step)`` in order, exactly as
@@ -278,26 +326,13 @@ class LearnedVectors:
                 if size < 2:
                     continue
                 ids = torch.stack([torch.as_tensor(batches[i][0]) for i in members])
-                tg = torch.stack([batches[i][1] for i in members]).float()
-                with torch.no_grad():
-                    v = torch.nn.functional.normalize(self.table[ids], dim=2)
-                    sn = torch.nn.functional.normalize(tg, dim=2)
-                    err = v @ v.transpose(1, 2) - sn @ sn.transpose(1, 2)
-                    err.diagonal(dim1=1, dim2=2).zero_()
-                    per = err.square().sum((1, 2)) / (size * (size - 1))
-                    grad = (4.0 / (size - 1)) * (err @ v)
-                    grad -= (grad * v).sum(2, keepdim=True) * v
-                    new = torch.nn.functional.normalize(v - self.lr * grad, dim=2)
-                    self.table[ids.reshape(-1)] = new.reshape(-1, self.dim)
-                    steps = torch.as_tensor(
-                        [batches[i][2] for i in members], device=self.seen.device
-                    )
-                    self.seen[ids.reshape(-1)] = steps.repeat_interleave(size)
-                for i, loss in zip(members, per.tolist(), strict=True):
-                    losses[i] = float(loss)
+                tg = torch.stack([batches[i][1] for i in members])
+                got = self._update(ids.to(self.table.device), tg, [batches[i][2] for i in members])
+                for i, loss in zip(members, got, strict=True):
+                    losses[i] = loss
 
         for i, (ids, _t, _s) in enumerate(batches):
-            mine = [int(x) for x in torch.as_tensor(ids).tolist()]
+            mine = torch.as_tensor(ids).tolist()
             if len(set(mine)) != len(mine):  # a batch with a repeated item: on its own
                 run(group)
                 group, rows = [], set()
@@ -309,13 +344,14 @@ class LearnedVectors:
             group.append(i)
             rows.update(mine)
         run(group)
-        if losses:
-            self.last_loss = losses[-1]
+        finite = [x for x in losses if x == x]
+        if finite:
+            self.last_loss = finite[-1]
         return losses
 
     def gradient(self, ids: Any, targets: Any) -> Any:
-        """The Riemannian gradient :meth:`step` follows for the rows ``ids`` (distinct), for
-        tests and diagnostics."""
+        """The Riemannian gradient of the all-pairs loss at the rows ``ids`` (distinct): what
+        :meth:`step` follows with ``partners=None``; for tests and diagnostics."""
         import torch
 
         v = torch.nn.functional.normalize(self.table[torch.as_tensor(ids)], dim=1)
@@ -334,17 +370,19 @@ class LearnedVectors:
             "kind": "learned",
             "shape": [self.n_items, self.dim],
             "lr": self.lr,
+            "partners": self.partners,
             "table": self.table.detach().cpu().clone(),
             "seen": self.seen.detach().cpu().clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         _check_state(state, "learned", [self.n_items, self.dim], None)
-        if float(state["lr"]) != self.lr:
-            raise InputError(
-                f"the learned vectors were saved with lr={state['lr']} but these have "
-                f"lr={self.lr}; create them with the same settings to resume"
-            )
+        for key in ("lr", "partners"):
+            if state.get(key) != getattr(self, key):
+                raise InputError(
+                    f"the learned vectors were saved with {key}={state.get(key)} but these have "
+                    f"{key}={getattr(self, key)}; create them with the same settings to resume"
+                )
         self.table.copy_(state["table"])
         self.seen.copy_(state["seen"])
 

@@ -135,6 +135,31 @@ def test_batched_outer_steps_equal_sequential_steps(overlap):
     assert torch.equal(many.seen, one.seen)
 
 
+@pytest.mark.parametrize(("b", "partners"), [(64, 8), (20, 3), (10, 8), (7, 2)])
+def test_partners_compare_each_row_with_its_group(b, partners):
+    """With ``partners``, a batch's rows are dealt into ``b // (partners + 1)`` groups by
+    position (row i into group i mod G) and each group takes the all-pairs step on its own."""
+    g = torch.Generator().manual_seed(b)
+    init = torch.randn(100, 8, generator=g)
+    ids = torch.randperm(100, generator=g)[:b]
+    t = torch.randn(b, 12, generator=g)
+    grouped, oracle = LearnedVectors(100, dim=8, partners=partners), None
+    grouped.initialise(init)
+    loss = grouped.step(ids, t, 5)
+    n_groups = max(1, b // (partners + 1))
+    oracle = LearnedVectors(100, dim=8, partners=None)
+    oracle.initialise(init)
+    per_row = []
+    for c in range(n_groups):
+        pos = torch.arange(c, b, n_groups)
+        before = LearnedVectors.outer_loss(oracle.table[ids[pos]], t[pos])
+        per_row.append(before)
+        oracle.step(ids[pos], t[pos], 5)
+    torch.testing.assert_close(grouped.table, oracle.table, atol=1e-6, rtol=1e-5)
+    assert loss == pytest.approx(float(torch.cat(per_row).mean()), rel=1e-5)
+    assert (grouped.seen[ids] == 5).all()
+
+
 def test_outer_loss_falls_and_the_vectors_find_the_known_groups():
     """Targets in 3 groups (orthogonal directions plus noise): from random vectors, the outer
     loss over all pairs falls 20-fold and every item's 5 nearest learned vectors are its group."""
