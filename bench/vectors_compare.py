@@ -56,7 +56,9 @@ NEIGHBOURS = 10
 
 def settings(quick: bool) -> dict[str, dict[str, Any]]:
     if quick:
-        return {"digits-quick": {"dataset": "digits", "model": "mlp", "epochs": 2}}
+        return {
+            "digits-quick": {"dataset": "digits", "model": "mlp", "epochs": 2, "label_noise": 0.2}
+        }
     out: dict[str, dict[str, Any]] = {}
     for dataset, model, epochs in (
         ("mnist1d", "mlp", 30),

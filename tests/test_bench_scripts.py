@@ -238,3 +238,33 @@ def test_bench_select_update_records_its_cost(tmp_path):
     assert set(arms) == {"shuffle", "plain", "select-2", "select-4", "select-5"}
     assert arms["plain"]["cost"] == pytest.approx(1.0)
     assert all(a["cost"] > 0 for a in arms.values())
+
+
+@pytest.mark.slow
+def test_bench_vectors_compare_records_the_evidence(tmp_path):
+    out = tmp_path / "out"
+    _run("vectors_compare.py", "--quick", "--work-dir", tmp_path / "work", "--out-dir", out)
+    runs = json.loads((out / "vectors-quick-runs.json").read_text())["digits-quick"]
+    assert set(runs) == {"random", "inputs", "activations", "grad", "learned"}
+    for arm in ("inputs", "activations", "grad", "learned"):
+        for res in runs[arm].values():
+            c = res["cleaning"]  # 20% noise: the detector's figures, for every space
+            assert 0.1 < c["base_rate"] < 0.3 and 0.0 <= c["auc"] <= 1.0
+            assert (c["norm_auc"] is not None) == (arm == "grad")
+    assert len(runs["grad"]["0"]["graphs"]) == 2  # the initial graph and one refresh
+    data = json.loads((out / "vectors-quick.json").read_text())
+    pairs = {(r["arm"], r["control"]) for r in data["rows"]}
+    assert ("grad", "random") in pairs and ("learned", "activations") in pairs
+    assert all(len(r["diffs"]) == 2 for r in data["rows"])
+    text = (out / "vectors-quick.md").read_text()
+    assert "Do mislabelled items stand out?" in text and "| digits-quick | grad |" in text
+
+
+@pytest.mark.slow
+def test_bench_vectors_overhead_records_its_table(tmp_path):
+    _run("vectors_overhead.py", "--quick", "--out-dir", tmp_path)
+    data = json.loads((tmp_path / "vectors-overhead-quick.json").read_text())
+    arms = [(r[0], r[1]) for r in data["rows"]]
+    assert arms == [(m, a) for m in ("cnn1d", "mlp") for a in ("plain", "grad", "learned")]
+    assert all(r[2] > 0 for r in data["rows"])  # ms per step
+    assert data["refresh_s"] and all(t > 0 for t in data["refresh_s"])

@@ -36,6 +36,7 @@ def test_the_pages_exist_and_the_readme_is_a_front_page():
         "train",
         "learned-walker",
         "curricula",
+        "vectors",
         "evidence",
         "development",
     ):

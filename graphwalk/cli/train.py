@@ -513,6 +513,7 @@ def _print_run(s: dict[str, Any], out: Path, as_json: bool) -> int:
     print(
         f"  run directory {out}: config.json, metrics.jsonl, metrics.csv, steps.csv, checkpoint.pt, summary.json"
         + (", curriculum.json" if (out / "curriculum.json").is_file() else "")
+        + (", vectors.npy, vectors.json" if (out / "vectors.json").is_file() else "")
     )
     return 0
 
