@@ -136,7 +136,7 @@ def run_compare(
     for sd in seeds:
         index_path: str | None = base.index
         walks = any(s.graph is not None for s in specs)
-        if base.index is None and not base.layers and walks:
+        if base.index is None and not (base.layers or base.vectors) and walks:
             p = out / f"index-seed{sd}.gw"
             if not (p / "manifest.json").is_file():
                 train_ds, _, _ = load_splits(
@@ -174,8 +174,9 @@ def _check_graphs(base: TrainConfig, specs: Sequence[SamplerSpec]) -> None:
 
     if base.index is not None:
         graphs, where = list(GraphIndex.load(base.index).graphs), f"index {base.index}"
-    elif base.layers:
-        graphs, where = own_graphs(base.layers), "the activation index built for each run"
+    elif base.layers or base.vectors:
+        what = "activation" if base.layers else f"{base.vectors} vectors'"
+        graphs, where = own_graphs(base.layers), f"the {what} index built for each run"
     else:
         graphs, where = own_graphs(()), "the index built for each seed"
     for s in specs:
@@ -186,7 +187,13 @@ def _config(base: TrainConfig, spec: SamplerSpec, seed: int, index: str | None) 
     """One run's configuration: shuffling walks no index and makes no activation graphs."""
     if spec.is_random:
         return dataclasses.replace(
-            base, sampler=str(spec), seed=seed, index=None, layers=[], refresh_every=0
+            base,
+            sampler=str(spec),
+            seed=seed,
+            index=None,
+            layers=[],
+            refresh_every=0,
+            vectors=None,
         )
     if spec.is_episodes or spec.is_curriculum:  # each run builds its own index (paired by seed)
         if spec.is_curriculum:

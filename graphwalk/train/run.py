@@ -1072,6 +1072,7 @@ def write_summary(
         "sampler_us_median": round(float(np.median(us)), 3) if us else None,
         "homophily_mean": round(float(np.mean(hom)), 5) if hom else None,
         "refreshes": len(refresh),
+        "vectors": cfg.vectors,
         "refresh_s_mean": round(float(np.mean([r["seconds"] for r in refresh])), 3)
         if refresh
         else None,
@@ -1079,6 +1080,7 @@ def write_summary(
             "metrics": str(out / METRICS),
             "csv": str(out / "metrics.csv"),
             "checkpoint": str(out / CHECKPOINT),
+            **({"vectors": str(out / "vectors.npy")} if cfg.vectors else {}),
         },
     }
     if evals and evals[-1].get("test_ci95") is not None:  # episodes: the held-out interval

@@ -270,3 +270,26 @@ def test_a_model_without_a_linear_head_is_refused():
             seed=0,
             device="cpu",
         )
+
+
+def test_a_comparison_gives_the_vectors_to_the_walks_only(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    rc, _, err = cli(
+        capsys,
+        *BASE,
+        "--compare",
+        "random,er",
+        "--vectors",
+        "grad",
+        "--refresh-every",
+        "1",
+        "--seeds",
+        "0",
+        "--out",
+        out,
+    )
+    assert rc == 0, err
+    walk, shuffled = out / "runs" / "er" / "seed-0", out / "runs" / "random" / "seed-0"
+    assert json.loads((walk / "vectors.json").read_text())["vectors"] == "grad"
+    assert not (shuffled / "vectors.json").exists()
+    assert json.loads((shuffled / "config.json").read_text())["vectors"] is None
