@@ -195,6 +195,7 @@ def _pct(x: float | None) -> str:
 
 
 def render(results: dict[str, Any], seeds: list[int]) -> tuple[str, dict[str, Any]]:
+    stem = "vectors-quick" if any("quick" in n for n in results) else "vectors-compare"
     rows: list[dict[str, Any]] = []
     lines_acc = [
         "| setting | arm | final acc (%) | steps to 95% of shuffling (median, reached) | "
@@ -328,6 +329,8 @@ def render(results: dict[str, Any], seeds: list[int]) -> tuple[str, dict[str, An
             "",
             *lines_acc,
             "",
+            f"![graph homophily over training]({stem}-homophily.png)",
+            "",
             "## Paired differences in final accuracy",
             "",
             f"Per-seed differences in points (mean ± std), 95% t interval, paired t p value "
@@ -350,6 +353,51 @@ def render(results: dict[str, Any], seeds: list[int]) -> tuple[str, dict[str, An
         ]
     )
     return text, {"seeds": seeds, "rows": rows}
+
+
+def plot(results: dict[str, Any], seeds: list[int], path: Path) -> None:
+    """Each setting's graph homophily over training (kNN graph, top; er communities, bottom),
+    mean over seeds, one line per space; shuffling's batch homophily as the chance level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, axes = plt.subplots(2, len(names), figsize=(3.2 * len(names), 5.6), squeeze=False)
+    for col, name in enumerate(names):
+        by_arm = results[name]
+        for row, key in enumerate(("knn", "er")):
+            ax = axes[row][col]
+            for arm in ARMS[1:]:
+                runs = [by_arm.get(arm, {}).get(str(s)) for s in seeds]
+                series = [r["graphs"] for r in runs if r and r["graphs"]]
+                if not series:
+                    continue
+                n = min(len(g) for g in series)
+                ys = [np.mean([g[i][key] for g in series]) for i in range(n)]
+                xs = [series[0][i]["epoch"] for i in range(n)]
+                if n == 1:  # built once: flat over the run
+                    last = max(len(r["curve"]) for r in runs if r) - 1
+                    xs, ys = [0, last], ys * 2
+                ax.plot(xs, ys, marker="." if n > 1 else None, label=arm)
+            chance = [
+                by_arm["random"][str(s)]["batch_homophily"]
+                for s in seeds
+                if str(s) in by_arm.get("random", {})
+            ]
+            if chance:
+                ax.axhline(float(np.mean(chance)), color="grey", ls=":", label="chance")
+            ax.set_title(f"{name}\n{'kNN graph' if key == 'knn' else 'er communities'}", fontsize=8)
+            ax.set_ylim(0, 1.02)
+            ax.set_xlabel("epoch", fontsize=8)
+            if col == 0:
+                ax.set_ylabel("label homophily", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -395,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = "vectors-compare" if not args.quick else "vectors-quick"
     (args.out_dir / f"{stem}.md").write_text(text)
     (args.out_dir / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plot({n: results[n] for n in order}, seeds, args.out_dir / f"{stem}-homophily.png")
     print(text)
     return 0
 
