@@ -194,6 +194,8 @@ def _config(base: TrainConfig, spec: SamplerSpec, seed: int, index: str | None) 
             layers=[],
             refresh_every=0,
             vectors=None,
+            vectors_dim=TrainConfig.vectors_dim,
+            vectors_lr=TrainConfig.vectors_lr,
         )
     if spec.is_episodes or spec.is_curriculum:  # each run builds its own index (paired by seed)
         if spec.is_curriculum:

@@ -227,6 +227,19 @@ def _check_item_vectors(c: TrainConfig) -> None:
             )
     c.vectors_dim = check_dim(c.vectors_dim)
     c.vectors_lr = check_real("vectors_lr", c.vectors_lr, low=0.0, low_open=True)
+    defaults = TrainConfig()
+    if c.vectors is None and (
+        c.vectors_dim != defaults.vectors_dim or c.vectors_lr != defaults.vectors_lr
+    ):
+        raise InputError(
+            "--vectors-dim and --vectors-lr set the --vectors grad|learned space; add --vectors, "
+            "or drop them"
+        )
+    if c.vectors == "grad" and c.vectors_lr != defaults.vectors_lr:
+        raise InputError(
+            "--vectors-lr is the learned vectors' outer learning rate; use --vectors learned, or "
+            "drop --vectors-lr"
+        )
     if c.refresh_every and not (c.layers or c.vectors):
         raise InputError(
             "refresh_every rebuilds the graph over the model's own vectors: name them "

@@ -214,7 +214,9 @@ class RunVectors:
 
     def state_dict(self) -> dict[str, Any]:
         self.flush()
-        return {t.__class__.__name__: t.state_dict() for t in self._tables()}
+        state: dict[str, Any] = {t.__class__.__name__: t.state_dict() for t in self._tables()}
+        state["losses"] = list(self.losses)  # the outer losses since the last refresh
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for t in self._tables():
@@ -225,6 +227,7 @@ class RunVectors:
                     "--vectors); resume with the run's own settings"
                 )
             t.load_state_dict(state[name])
+        self.losses = [float(x) for x in state.get("losses", [])]
 
     def close(self) -> None:
         self._hook.remove()
@@ -257,5 +260,16 @@ def read_run_vectors(run_dir: str | Path) -> tuple[npt.NDArray[np.float32], dict
             f"--vectors-from {d}: {VECTORS_FILE} does not match {VECTORS_INFO} (a run stopped "
             "while writing them, or the file was changed); resume the run to rewrite them"
         )
-    v = np.load(io.BytesIO(data), allow_pickle=False)
+    try:
+        v = np.load(io.BytesIO(data), allow_pickle=False)
+        v = np.asarray(v, dtype=np.float32)
+    except (ValueError, TypeError, OSError) as exc:
+        raise InputError(
+            f"--vectors-from {d}: {VECTORS_FILE} is not an array of numbers ({exc}); resume or "
+            "rerun the run to rewrite it"
+        ) from exc
+    if v.ndim != 2:
+        raise InputError(
+            f"--vectors-from {d}: {VECTORS_FILE} has shape {v.shape}, not (items, dim)"
+        )
     return np.ascontiguousarray(v, dtype=np.float32), info

@@ -89,7 +89,7 @@ def test_resume_inside_an_epoch_with_unsketched_steps_is_exact(tmp_path, digits_
         "sampler": "knn",
         "vectors": "learned",
         "refresh_every": 1,
-        "epochs": 2,
+        "epochs": 3,
         "checkpoint_every": 7,
     }
     full = digits_train(tmp_path / "full", **settings)
@@ -240,6 +240,11 @@ def test_index_from_bad_runs(tmp_path, capsys, digits_train):
             ["--curriculum", "linear", "--vectors", "grad", "--refresh-every", "1"],
             ["drop --vectors"],
         ),
+        (["--sampler", "er", "--vectors-dim", "32"], ["add --vectors"]),
+        (
+            ["--sampler", "er", "--vectors", "grad", "--refresh-every", "1", "--vectors-lr", "0.1"],
+            ["--vectors learned"],
+        ),
     ],
 )
 def test_bad_vectors_input_is_one_line(tmp_path, capsys, args, words):
@@ -293,3 +298,13 @@ def test_a_comparison_gives_the_vectors_to_the_walks_only(tmp_path, capsys):
     assert json.loads((walk / "vectors.json").read_text())["vectors"] == "grad"
     assert not (shuffled / "vectors.json").exists()
     assert json.loads((shuffled / "config.json").read_text())["vectors"] is None
+
+
+def test_vectors_that_are_not_numbers_are_refused(tmp_path, capsys, digits_train):
+    run = digits_train(tmp_path / "run", sampler="er", vectors="grad", refresh_every=1, epochs=1)
+    np.save(run / "vectors.npy", np.array([["a", 1]], dtype=object), allow_pickle=True)
+    info = json.loads((run / "vectors.json").read_text())
+    info["sha256"] = _sha(run / "vectors.npy")
+    (run / "vectors.json").write_text(json.dumps(info))
+    rc, _, err = cli(capsys, "index", "--vectors-from", run, "--out", tmp_path / "v.gw")
+    _index_error(rc, err, "not an array of numbers")
