@@ -21,13 +21,16 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
-from graphwalk import _numba_cache  # noqa: F401  (first: before any kernel is defined)
+from graphwalk._files import atomic_write
 from graphwalk.errors import IndexFormatError, InputError
+from graphwalk.index.arrays import open_arrays, save_arrays, verify_arrays
+from graphwalk.index.kernels import first_bad_row, group_members
 from graphwalk.index.storage import (
+    ARRAYS_FORMAT_VERSION,
     FORMAT_NAME,
-    FORMAT_VERSION,
+    PARQUET_FORMAT_VERSION,
+    LAYOUTS,
     MANIFEST,
     GraphEntry,
     TableEntry,
@@ -40,9 +43,20 @@ from graphwalk.index.storage import (
 )
 from graphwalk.index.types import Graph, Level, WalkOrder
 
-__all__ = ["GraphIndex"]
+__all__ = ["ARRAYS_FROM", "GraphIndex", "resolve_layout"]
 
 ITEMS = "items.parquet"
+VERIFIED = "verified.json"  # the last verify()'s result, beside the manifest
+ARRAYS_FROM = 1_000_000  # save(layout="auto") writes the arrays layout from this many items on
+
+
+def resolve_layout(layout: str, n_items: int) -> str:
+    """The layout ``save`` writes for ``layout`` (``"auto"``: arrays from ARRAYS_FROM items)."""
+    if layout == "auto":
+        return "arrays" if n_items >= ARRAYS_FROM else "parquet"
+    if layout not in LAYOUTS:
+        raise InputError(f"layout should be one of {('auto', *LAYOUTS)}, but got {layout!r}")
+    return layout
 
 
 def _version() -> str:
@@ -85,6 +99,7 @@ class GraphIndex:
         self.manifest: dict[str, Any] = {}
         self.path: Path | None = None
         self._members: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.integer]]] = {}
+        self._verification: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path else ""
@@ -140,89 +155,213 @@ class GraphIndex:
         return h.hexdigest()[:16]
 
     # ------------------------------------------------------------------ save
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> GraphIndex:
+    def save(
+        self, path: str | os.PathLike[str], *, overwrite: bool = False, layout: str = "auto"
+    ) -> GraphIndex:
         """Write the index to the directory ``path`` (atomically: temp name, then rename).
+
+        Args:
+            layout: ``"parquet"`` (format version 1: compressed tables, read and checked whole at
+                every load), ``"arrays"`` (format version 2: uncompressed ``.npy`` arrays,
+                memory-mapped, so :meth:`load` is O(1) in the number of items; checksums by
+                :meth:`verify`), or ``"auto"``: arrays from :data:`ARRAYS_FROM` items on.
 
         Raises:
             OutputExistsError: ``path`` exists and ``overwrite`` is false, or it is not an index.
+            InputError: an unknown ``layout``.
         """
-        import pyarrow as pa
-
+        chosen = resolve_layout(layout, self.n_items)
         out = Path(path)
-        tables: dict[str, Any] = {}
         with atomic_directory(out, overwrite=overwrite) as tmp:
-            cols: dict[str, Any] = {"item": pa.array(np.arange(self.n_items, dtype=np.int64))}
-            for name, y in self.labels.items():
-                cols[f"label.{name}"] = pa.array(np.asarray(y, np.int64))
-            for name, lv in self.levels.items():
-                cols[f"cluster.{name}"] = pa.array(np.asarray(lv.assignment, np.int32))
-            for name, g in self.graphs.items():
-                if g.walk is not None:
-                    cols[f"walk.{name}"] = pa.array(np.asarray(g.walk.position, np.int32))
-            tables[ITEMS] = write_parquet(pa.table(cols), tmp / ITEMS, delta=["item"])
-            level_meta = []
-            for i, (name, lv) in enumerate(self.levels.items()):
-                fname = f"level-{i:03d}.parquet"
-                d = lv.centroids.shape[1]
-                cent = pa.FixedSizeListArray.from_arrays(
-                    pa.array(np.ascontiguousarray(lv.centroids, np.float32).reshape(-1)), d
-                )
-                t = pa.table(
-                    {
-                        "cluster": pa.array(np.arange(lv.n_clusters, dtype=np.int32)),
-                        "size": pa.array(lv.sizes),
-                        "value": pa.array(lv.values),
-                        "centroid": cent,
-                    }
-                )
-                tables[fname] = write_parquet(t, tmp / fname)
-                level_meta.append(
-                    {
-                        "name": name,
-                        "file": fname,
-                        "source": lv.source,
-                        "space": lv.space,
-                        "n_clusters": lv.n_clusters,
-                        "dim": d,
-                        "params": lv.params,
-                    }
-                )
-            graph_meta = []
-            for i, (name, g) in enumerate(self.graphs.items()):
-                fname = f"graph-{i:03d}.parquet"
-                tables[fname] = _write_edges(tmp / fname, g.indptr, g.indices, g.weights)
-                meta = {"name": name, "file": fname, **g.describe()}
-                if g.walk is not None:
-                    wname = f"graph-{i:03d}-walk.parquet"
-                    w = g.walk
-                    tables[wname] = _write_edges(tmp / wname, w.indptr, w.indices, w.weights)
-                    meta["walk"] = {"file": wname, "column": f"walk.{name}", "method": w.method}
-                graph_meta.append(meta)
+            if chosen == "arrays":
+                parts = save_arrays(self, tmp)
+                version = ARRAYS_FORMAT_VERSION
+            else:
+                parts = self._save_parquet(tmp)
+                version = PARQUET_FORMAT_VERSION
             manifest = {
                 "format": FORMAT_NAME,
-                "format_version": FORMAT_VERSION,
+                "format_version": version,
                 "graphwalk_version": _version(),
                 "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                **({"layout": "arrays"} if chosen == "arrays" else {}),
                 "n_items": self.n_items,
                 "spaces": self.spaces,
                 "labels": list(self.labels),
-                "levels": level_meta,
-                "graphs": graph_meta,
-                "tables": tables,
+                **({"label_arrays": parts["label_arrays"]} if chosen == "arrays" else {}),
+                "levels": parts["levels"],
+                "graphs": parts["graphs"],
+                "tables": parts["tables"],
                 "build": self.build_params,
             }
             write_json(manifest, tmp / MANIFEST)
         self.manifest = manifest
         self.path = out
+        self._verification = None
         return self
+
+    def _save_parquet(self, tmp: Path) -> dict[str, Any]:
+        import pyarrow as pa
+
+        tables: dict[str, Any] = {}
+        cols: dict[str, Any] = {"item": pa.array(np.arange(self.n_items, dtype=np.int64))}
+        for name, y in self.labels.items():
+            cols[f"label.{name}"] = pa.array(np.asarray(y, np.int64))
+        for name, lv in self.levels.items():
+            cols[f"cluster.{name}"] = pa.array(np.asarray(lv.assignment, np.int32))
+        for name, g in self.graphs.items():
+            if g.walk is not None:
+                cols[f"walk.{name}"] = pa.array(np.asarray(g.walk.position, np.int32))
+        tables[ITEMS] = write_parquet(pa.table(cols), tmp / ITEMS, delta=["item"])
+        level_meta = []
+        for i, (name, lv) in enumerate(self.levels.items()):
+            fname = f"level-{i:03d}.parquet"
+            d = lv.centroids.shape[1]
+            cent = pa.FixedSizeListArray.from_arrays(
+                pa.array(np.ascontiguousarray(lv.centroids, np.float32).reshape(-1)), d
+            )
+            t = pa.table(
+                {
+                    "cluster": pa.array(np.arange(lv.n_clusters, dtype=np.int32)),
+                    "size": pa.array(lv.sizes),
+                    "value": pa.array(lv.values),
+                    "centroid": cent,
+                }
+            )
+            tables[fname] = write_parquet(t, tmp / fname)
+            level_meta.append(
+                {
+                    "name": name,
+                    "file": fname,
+                    "source": lv.source,
+                    "space": lv.space,
+                    "n_clusters": lv.n_clusters,
+                    "dim": d,
+                    "params": lv.params,
+                }
+            )
+        graph_meta = []
+        for i, (name, g) in enumerate(self.graphs.items()):
+            fname = f"graph-{i:03d}.parquet"
+            tables[fname] = _write_edges(tmp / fname, g.indptr, g.indices, g.weights)
+            meta = {"name": name, "file": fname, **g.describe()}
+            if g.walk is not None:
+                wname = f"graph-{i:03d}-walk.parquet"
+                w = g.walk
+                tables[wname] = _write_edges(tmp / wname, w.indptr, w.indices, w.weights)
+                meta["walk"] = {"file": wname, "column": f"walk.{name}", "method": w.method}
+            graph_meta.append(meta)
+        return {"levels": level_meta, "graphs": graph_meta, "tables": tables}
+
+    # ------------------------------------------------------------------ verify
+    @property
+    def layout(self) -> str | None:
+        """``"parquet"`` or ``"arrays"`` once saved or loaded, else None."""
+        if not self.manifest:
+            return None
+        return str(self.manifest.get("layout", "parquet"))
+
+    def verify(self, *, record: bool = True) -> dict[str, Any]:
+        """Check every byte of the saved index: each file's SHA-256 and (arrays layout) the
+        structure an O(1) open cannot check: ids in range, no self-loops or repeated neighbours,
+        each walk order a permutation of its graph's rows, members grouped by cluster.
+
+        With ``record`` the result, success or failure, is written (atomically) to
+        ``verified.json`` in the index directory, with the time, the graphwalk version and the
+        index's fingerprint; :attr:`verification` reads it back. A directory that cannot be
+        written is not an error: the report then says ``"recorded": false``.
+
+        Returns:
+            The report: ``ok``, ``checked_utc``, ``seconds``, ``files``, ``bytes``, ``fingerprint``.
+
+        Raises:
+            InputError: the index was never saved or loaded.
+            IndexFormatError: the first problem found (after recording it).
+        """
+        if self.path is None or not self.manifest:
+            raise InputError(
+                "this index has no files to verify: save it (index.save(path)) or load one "
+                "(GraphIndex.load(path)) first"
+            )
+        import time
+
+        root = self.path
+        m = check_manifest(self.manifest, root / MANIFEST)
+        t0 = time.perf_counter()
+        report: dict[str, Any] = {
+            "ok": False,
+            "checked_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "graphwalk_version": _version(),
+            "fingerprint": self.fingerprint,
+            "layout": m.layout,
+            "files": len(m.tables),
+            "bytes": sum(t.bytes for t in m.tables.values()),
+        }
+        try:
+            if m.layout == "arrays":
+                verify_arrays(self, root, m)
+            else:  # the structure was checked when it was read
+                for fname, meta in m.tables.items():
+                    if file_digest(root / fname) != meta.sha256:
+                        raise IndexFormatError(
+                            f"table {fname} of index {root} fails its SHA-256 checksum: the file "
+                            "is corrupted or was modified; rebuild the index"
+                        )
+        except (IndexFormatError, OSError) as exc:
+            report["error"] = str(exc)
+            report["seconds"] = round(time.perf_counter() - t0, 3)
+            if record:
+                self._record(report)
+            if isinstance(exc, OSError):
+                raise IndexFormatError(f"cannot read index {root}: {exc}") from exc
+            raise
+        report["ok"] = True
+        report["seconds"] = round(time.perf_counter() - t0, 3)
+        if record:
+            self._record(report)
+        return report
+
+    def _record(self, report: dict[str, Any]) -> None:
+        import json
+
+        assert self.path is not None
+        try:
+            atomic_write(self.path / VERIFIED, json.dumps(report, indent=2) + "\n")
+            report["recorded"] = True
+        except OSError:
+            report["recorded"] = False
+        self._verification = dict(report)
+
+    @property
+    def verification(self) -> dict[str, Any] | None:
+        """The last recorded :meth:`verify` of these files (``verified.json``), or None when
+        there is none or it was made for other content (another fingerprint)."""
+        if self._verification is not None:
+            return self._verification
+        if self.path is None:
+            return None
+        import json
+
+        try:
+            rec = json.loads((self.path / VERIFIED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(rec, dict) or rec.get("fingerprint") != self.fingerprint:
+            return None
+        self._verification = rec
+        return rec
 
     # ------------------------------------------------------------------ load
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> GraphIndex:
+    def load(cls, path: str | os.PathLike[str], *, verify: bool | None = None) -> GraphIndex:
         """Read an index, checking its manifest, tables, row counts and (if ``verify``) checksums.
 
-        Arrays come from Arrow without a copy where Arrow allows (one chunk, no nulls) and are
-        read-only.
+        A Parquet index (format version 1) is read whole: arrays come from Arrow without a copy
+        where Arrow allows (one chunk, no nulls), the structure is checked, and ``verify``
+        (default true) checks the SHA-256 of every table. An arrays index (version 2) is
+        memory-mapped: the open checks the manifest and every file's size, dtype and shape, in
+        time independent of the index's size; ``verify=True`` also runs :meth:`verify` (every
+        byte: checksums and structure; default false). Arrays are read-only.
 
         Raises:
             IndexFormatError: naming the missing, truncated, corrupted or foreign table, or a
@@ -231,6 +370,12 @@ class GraphIndex:
         root = Path(path)
         raw = read_manifest(root)
         m = check_manifest(raw, root / MANIFEST)
+        if m.layout == "arrays":
+            idx = open_arrays(cls, root, raw, m)
+            if verify:
+                idx.verify()
+            return idx
+        verify = True if verify is None else verify
         tables = m.tables
         n = m.n_items
         for fname, meta in tables.items():
@@ -263,46 +408,48 @@ class GraphIndex:
             idx.labels[name] = _col(items, f"label.{name}", root, ITEMS, "int64")
         for lm in m.levels:
             name, k, d = lm.name, lm.n_clusters, lm.dim
+            lfile = _named(lm.file)
             assign = _col(items, f"cluster.{name}", root, ITEMS, "int32")
             t = _read_table(
-                root, lm.file, tables, {"cluster": "int32", "size": "int64", "value": "int64"}
+                root, lfile, tables, {"cluster": "int32", "size": "int64", "value": "int64"}
             )
             if t.num_rows != k:
                 raise IndexFormatError(
-                    f"table {lm.file} has {t.num_rows} clusters, manifest says {k}"
+                    f"table {lfile} has {t.num_rows} clusters, manifest says {k}"
                 )
             if assign.size and (assign.min() < 0 or assign.max() >= k):
                 raise IndexFormatError(
                     f"level {name!r} of index {root} assigns items to clusters outside [0, {k})"
                 )
-            centroids = _centroids(t, root, lm.file, k, d)
-            if (_col(t, "cluster", root, lm.file, "int32") != np.arange(k)).any() or (
-                _col(t, "size", root, lm.file, "int64") != np.bincount(assign, minlength=k)
+            centroids = _centroids(t, root, lfile, k, d)
+            if (_col(t, "cluster", root, lfile, "int32") != np.arange(k)).any() or (
+                _col(t, "size", root, lfile, "int64") != np.bincount(assign, minlength=k)
             ).any():
                 raise IndexFormatError(
-                    f"table {lm.file} of index {root} does not list clusters 0..{k - 1} with "
+                    f"table {lfile} of index {root} does not list clusters 0..{k - 1} with "
                     f"the sizes of level {name!r}; rebuild the index"
                 )
             idx.levels[name] = Level(
                 name,
                 assign,
                 centroids,
-                _col(t, "value", root, lm.file, "int64"),
+                _col(t, "value", root, lfile, "int64"),
                 lm.source,
                 lm.space,
                 dict(lm.params),
             )
         for gm in m.graphs:
             nn_, ne = gm.n_nodes, gm.n_edges
+            gfile = _named(gm.file)
             t = _read_table(
-                root, gm.file, tables, {"src": "int32", "dst": "int32", "weight": "float"}
+                root, gfile, tables, {"src": "int32", "dst": "int32", "weight": "float"}
             )
-            src = _col(t, "src", root, gm.file, "int32")
-            dst = _col(t, "dst", root, gm.file, "int32")
-            weights = _weights(t, root, gm.file)
+            src = _col(t, "src", root, gfile, "int32")
+            dst = _col(t, "dst", root, gfile, "int32")
+            weights = _weights(t, root, gfile)
             if src.shape[0] != ne:
                 raise IndexFormatError(
-                    f"table {gm.file} has {src.shape[0]} edges, manifest says {ne}"
+                    f"table {gfile} has {src.shape[0]} edges, manifest says {ne}"
                 )
             if ne and (
                 dst.min() < 0
@@ -318,7 +465,7 @@ class GraphIndex:
             indptr = np.zeros(nn_ + 1, np.int64)
             np.cumsum(np.bincount(src, minlength=nn_), out=indptr[1:])
             indptr.flags.writeable = False
-            _check_rows(indptr, dst, root, gm.file, gm.name)
+            _check_rows(indptr, dst, root, gfile, gm.name)
             walk = None
             if gm.walk is not None:
                 walk = _read_walk(root, gm, items, tables, nn_, ne, indptr, dst)
@@ -337,6 +484,12 @@ class GraphIndex:
         idx.manifest = raw
         idx.path = root
         return idx
+
+
+def _named(fname: str | None) -> str:
+    """A name that :func:`check_manifest` has made sure is there (Parquet layout)."""
+    assert fname is not None
+    return fname
 
 
 def _write_edges(
@@ -371,7 +524,7 @@ def _read_walk(
     """The walk order of an item graph: the renumbered edges and each item's node, checked to be
     a permutation and the same graph renumbered (row lengths agree)."""
     assert gm.walk is not None
-    fname, column, method = gm.walk.file, gm.walk.column, gm.walk.method
+    fname, column, method = _named(gm.walk.file), _named(gm.walk.column), gm.walk.method
     position = _col(items, column, root, ITEMS, "int32")
     if position.shape[0] != n:
         raise IndexFormatError(f"column {column} of {ITEMS} in {root} is not {n} int32 node ids")
@@ -516,46 +669,14 @@ def _centroids(t: Any, root: Path, fname: str, k: int, d: int) -> npt.NDArray[np
     return out
 
 
-@njit(cache=True, nogil=True)
-def _first_bad_row(indptr: Any, indices: Any) -> int:  # pragma: no cover - compiled
-    """The first node with a self-loop or a repeated neighbour, or -1 (O(edges))."""
-    n = indptr.shape[0] - 1
-    stamp = np.full(n, -1, np.int64)
-    for u in range(n):
-        for e in range(indptr[u], indptr[u + 1]):
-            v = indices[e]
-            if v == u or stamp[v] == u:
-                return u
-            stamp[v] = u
-    return -1
-
-
 def _check_rows(
     indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int32], root: Path, fname: str, name: str
 ) -> None:
     """A stored graph has no self-loops and no repeated edges (the builder never writes them; a
     walk would take a node twice)."""
-    u = int(_first_bad_row(indptr, indices))
+    u = int(first_bad_row(indptr, indices))
     if u >= 0:
         raise IndexFormatError(
             f"table {fname} of index {root}: node {u} of graph {name!r} has a self-loop or a "
             "repeated neighbour; rebuild the index"
         )
-
-
-@njit(cache=True, nogil=True)
-def group_members(assignment: Any, indptr: Any, order: Any) -> None:  # compiled
-    """Counting sort: ``order[indptr[c]:indptr[c+1]]`` = items of cluster ``c``, ascending.
-
-    ``indptr`` (length K + 1, zeros) and ``order`` (length n) are allocated by the caller, so
-    their memory is visible to Python's allocation tracing.
-    """
-    for a in assignment:
-        indptr[a + 1] += 1
-    for c in range(indptr.shape[0] - 1):
-        indptr[c + 1] += indptr[c]
-    pos = indptr[:-1].copy()
-    for i in range(assignment.shape[0]):
-        c = assignment[i]
-        order[pos[c]] = i
-        pos[c] += 1

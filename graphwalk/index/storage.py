@@ -19,12 +19,18 @@ from graphwalk.errors import IndexFormatError, OutputExistsError
 
 __all__ = [
     "FORMAT_NAME",
+    "ARRAYS_FORMAT_VERSION",
     "FORMAT_VERSION",
+    "PARQUET_FORMAT_VERSION",
+    "GRAPH_ARRAYS",
+    "LAYOUTS",
+    "LEVEL_ARRAYS",
     "MANIFEST",
     "GraphEntry",
     "LevelEntry",
     "Manifest",
     "TableEntry",
+    "WALK_ARRAYS",
     "WalkEntry",
     "atomic_directory",
     "check_manifest",
@@ -35,12 +41,22 @@ __all__ = [
 ]
 
 FORMAT_NAME = "graphwalk-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this graphwalk reads and writes (1: Parquet, 2: + arrays)
+PARQUET_FORMAT_VERSION = 1  # a Parquet index is still written as version 1 (older readers read it)
+ARRAYS_FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 FIRST_FORMAT_VERSION = 1
+LAYOUTS = ("parquet", "arrays")
+# the arrays layout: what each entry stores, one .npy file per array
+LEVEL_ARRAYS = ("assignment", "centroids", "values", "members", "members_indptr")
+GRAPH_ARRAYS = ("indptr", "indices", "weights")
+WALK_ARRAYS = ("walk_order", "walk_position", "walk_indptr", "walk_indices", "walk_weights")
 
 # ---------------------------------------------------------------------------------- the schema
-# One declared schema for manifest.json (format version 1). Strict: a count is a JSON integer
+# One declared schema for manifest.json. Format version 1 is the Parquet layout (one table per
+# level and graph, items.parquet); version 2 adds the "arrays" layout, where every array is an
+# uncompressed .npy file that is memory-mapped on open (entries name their arrays under
+# "arrays"; a Parquet index is still written as version 1, byte for byte as before). Strict: a count is a JSON integer
 # (not 10.5, not 10.0, not true), a name a non-empty string; a table is a plain file name inside
 # the index directory. Unknown keys are kept and ignored, so a later minor addition still loads.
 
@@ -59,11 +75,14 @@ class TableEntry(_Model):
     rows: _Count
     bytes: _Count
     sha256: _Sha256
+    dtype: str | None = None  # arrays layout: the .npy's dtype ("<i8") and shape
+    shape: list[_Count] | None = None
 
 
 class LevelEntry(_Model):
     name: _Name
-    file: _File
+    file: _File | None = None
+    arrays: dict[str, _File] | None = None
     source: _Name
     space: _Name = "input"
     n_clusters: _Count
@@ -72,14 +91,15 @@ class LevelEntry(_Model):
 
 
 class WalkEntry(_Model):
-    file: _File
-    column: _Name
+    file: _File | None = None
+    column: _Name | None = None
     method: _Name
 
 
 class GraphEntry(_Model):
     name: _Name
-    file: _File
+    file: _File | None = None
+    arrays: dict[str, _File] | None = None
     kind: Literal["cluster", "item"]
     level: _Name | None = None
     space: _Name | None = None
@@ -96,9 +116,11 @@ class Manifest(_Model):
     format: Literal["graphwalk-index"]
     format_version: Annotated[int, Field(strict=True, ge=FIRST_FORMAT_VERSION)]
     graphwalk_version: str = "?"
+    layout: Literal["parquet", "arrays"] = "parquet"
     n_items: _Count
     spaces: dict[str, _Positive]
     labels: list[_Name]
+    label_arrays: dict[str, _File] = Field(default_factory=dict)
     levels: list[LevelEntry]
     graphs: list[GraphEntry]
     tables: dict[str, TableEntry]
@@ -165,9 +187,31 @@ def check_manifest(manifest: Any, mpath: Path) -> Manifest:
             raise bad(field, f"table {fname!r} is already used by {files.get(fname, MANIFEST)}")
         files[fname] = field
 
+    arrays = m.layout == "arrays"
+    if arrays and m.format_version < ARRAYS_FORMAT_VERSION:
+        raise bad("layout", "the arrays layout needs format_version 2 or later")
+
+    def stored(field: str, entry: Any, keys: tuple[str, ...]) -> None:
+        """The entry's data: one Parquet file (``file``), or its named arrays (``arrays``)."""
+        if not arrays:
+            if entry.file is None:
+                raise bad(f"{field}.file", "Field required (a Parquet index names a table here)")
+            uses(f"{field}.file", entry.file)
+            return
+        got = entry.arrays or {}
+        if sorted(got) != sorted(keys):
+            raise bad(f"{field}.arrays", f"should name the arrays {list(keys)}, got {sorted(got)}")
+        for key in keys:
+            uses(f"{field}.arrays[{key!r}]", got[key])
+
+    if arrays:
+        if sorted(m.label_arrays) != sorted(m.labels):
+            raise bad("label_arrays", f"should name one array per label set {m.labels}")
+        for name in m.labels:
+            uses(f"label_arrays[{name!r}]", m.label_arrays[name])
     levels = {lv.name: lv for lv in m.levels}
     for i, lv in enumerate(m.levels):
-        uses(f"levels[{i}].file", lv.file)
+        stored(f"levels[{i}]", lv, LEVEL_ARRAYS)
         if lv.space not in m.spaces:
             raise bad(f"levels[{i}].space", f"{lv.space!r} is not one of spaces {sorted(m.spaces)}")
         if lv.dim != m.spaces[lv.space]:
@@ -178,7 +222,9 @@ def check_manifest(manifest: Any, mpath: Path) -> Manifest:
         if lv.n_clusters == 0 and m.n_items:
             raise bad(f"levels[{i}].n_clusters", f"0 clusters for {m.n_items} items")
     for i, g in enumerate(m.graphs):
-        uses(f"graphs[{i}].file", g.file)
+        stored(
+            f"graphs[{i}]", g, GRAPH_ARRAYS + (WALK_ARRAYS if arrays and g.walk is not None else ())
+        )
         if g.kind == "cluster":
             if g.level not in levels:
                 raise bad(
@@ -195,10 +241,20 @@ def check_manifest(manifest: Any, mpath: Path) -> Manifest:
             want, of = m.n_items, "items (n_items)"
         if g.n_nodes != want:
             raise bad(f"graphs[{i}].n_nodes", f"{g.n_nodes}, but there are {want} {of}")
-        if g.walk is not None:
+        if g.walk is not None and not arrays:
+            for key in ("file", "column"):
+                if getattr(g.walk, key) is None:
+                    raise bad(f"graphs[{i}].walk.{key}", "Field required (in a Parquet index)")
+            assert g.walk.file is not None
             uses(f"graphs[{i}].walk.file", g.walk.file)
-    if "items.parquet" not in m.tables:
+    if not arrays and "items.parquet" not in m.tables:
         raise bad("tables", "table 'items.parquet' is not listed")
+    if arrays:
+        for fname, t in m.tables.items():
+            if fname not in files:
+                raise bad(f"tables[{fname!r}]", "is not used by any label set, level or graph")
+            if t.dtype is None or t.shape is None:
+                raise bad(f"tables[{fname!r}]", "an array needs its dtype and shape")
     return m
 
 

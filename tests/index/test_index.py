@@ -9,7 +9,7 @@ import pytest
 
 import graphwalk as gw
 from graphwalk.errors import IndexFormatError, InputError, OutputExistsError
-from graphwalk.index.storage import FORMAT_VERSION
+from graphwalk.index.storage import FORMAT_VERSION, PARQUET_FORMAT_VERSION
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_roundtrip_preserves_everything(built):
         np.testing.assert_array_equal(lv.values, back.levels[name].values)
     np.testing.assert_array_equal(back.labels["half"], idx.labels["half"])
     m = back.manifest
-    assert m["format_version"] == FORMAT_VERSION and m["build"]["clusters"] == 12
+    assert m["format_version"] == PARQUET_FORMAT_VERSION and m["build"]["clusters"] == 12
     assert back.graphs["knn"].params["recall"] == 1.0
     assert len(back.fingerprint) == 16 and back.fingerprint == idx.fingerprint
 
@@ -409,7 +409,7 @@ def _del(*keys):
         (_set("levels", 0, "dim", "8"), r"levels\[0\]\.dim", "valid integer"),
         (_set("levels", {"kmeans": {}}), "levels", "valid list"),
         (
-            _set("graphs", 2, "walk", {"file": "graph-002-walk.parquet"}),
+            _set("graphs", 2, "walk", {"file": "graph-002-walk.parquet", "method": "bfs"}),
             r"graphs\[2\]\.walk\.column",
             "required",
         ),
