@@ -32,7 +32,7 @@ from graphwalk.build.plan import (
     check_writable,
     plan_build,
 )
-from graphwalk.index.artifact import GraphIndex
+from graphwalk.index.artifact import GraphIndex, resolve_layout
 from graphwalk.index.storage import MANIFEST
 from graphwalk.index.types import Graph, Level
 from graphwalk.progress import progress_bar, ticking
@@ -162,6 +162,7 @@ def build_index(
     overwrite: bool = False,
     progress: bool = False,
     extra_params: Mapping[str, Any] | None = None,
+    layout: str = "auto",
 ) -> GraphIndex:
     """Cluster item vectors, build graphs over clusters and items, and (optionally) save.
 
@@ -190,6 +191,8 @@ def build_index(
             output, and a probe directory created and removed where it will be written).
         overwrite: replace an existing index at ``out``.
         progress: show progress bars on stderr.
+        layout: how ``out`` stores the arrays (:meth:`GraphIndex.save`): ``"parquet"``,
+            ``"arrays"`` (memory-mapped, opened in O(1)) or ``"auto"`` (arrays from 1M items).
 
     ``build_params["timings_s"]`` holds the seconds of each step, ``write`` and the ``total``
     (everything from the call on, checks and the write included).
@@ -208,6 +211,7 @@ def build_index(
         The built :class:`GraphIndex` (saved if ``out`` was given).
     """
     t_start = time.perf_counter()
+    resolve_layout(layout, 0)  # an unknown layout is refused before any work
     plan, inputs = plan_build(
         vectors,
         labels=labels,
@@ -251,7 +255,7 @@ def build_index(
                 built[g.name] = step(g.steps[0], build_cluster_graph, plan, g, levels[g.level])
         index.levels, index.graphs = levels, built
         if plan.out is not None:
-            step("write", index.save, plan.out, overwrite=plan.overwrite)
+            step("write", index.save, plan.out, overwrite=plan.overwrite, layout=layout)
     timings["total"] = round(time.perf_counter() - t_start, 4)
     if plan.out is not None:
         _rewrite_manifest(plan.out, index.manifest)

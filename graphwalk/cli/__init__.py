@@ -1,4 +1,4 @@
-"""The ``graphwalk`` command line: ``graphwalk index | inspect | train | bench``.
+"""The ``graphwalk`` command line: ``graphwalk index | inspect | export | train | bench``.
 
 Thin: each subcommand module has ``register(subparsers)`` and ``run(args) -> int`` and calls the
 library. Errors the user can fix are printed as one line (no traceback) with exit status 2.
@@ -26,14 +26,14 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from graphwalk import __version__
-    from graphwalk.cli import bench, index, inspect, train
+    from graphwalk.cli import bench, export, index, inspect, train
 
     parser = _Parser(
         prog="graphwalk", description="Cluster, build graphs, walk them: batches for PyTorch."
     )
     parser.add_argument("--version", action="version", version=f"graphwalk {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for mod in (index, inspect, train, bench):
+    for mod in (index, inspect, export, train, bench):
         mod.register(sub)
     return parser
 

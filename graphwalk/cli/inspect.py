@@ -14,7 +14,19 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--plot", metavar="FILE.png", help="save cluster sizes, degrees and a centroid map"
     )
-    p.add_argument("--no-verify", action="store_true", help="skip the checksum check when loading")
+    v = p.add_mutually_exclusive_group()
+    v.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every byte (checksums, and an arrays index's structure) and record the "
+        "result in the index's verified.json",
+    )
+    v.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the checksums when reading a Parquet index (an arrays index never reads "
+        "them unless --verify)",
+    )
     p.add_argument(
         "--batch-size",
         type=int,
@@ -60,6 +72,30 @@ def _batch_span(index: Any, stats: dict[str, Any], batch_size: int, k: int) -> N
         }
 
 
+def _verified(rec: dict[str, Any] | None) -> str:
+    if rec is None:
+        return "never (graphwalk inspect --verify checks every byte and records it)"
+    state = "ok" if rec.get("ok") else f"FAILED: {rec.get('error', '?')}"
+    return (
+        f"{state} at {rec.get('checked_utc', '?')} by graphwalk {rec.get('graphwalk_version', '?')}"
+        f" ({rec.get('files', '?')} files, {rec.get('bytes', 0):,} bytes in "
+        f"{rec.get('seconds', '?')} s)"
+    )
+
+
+def _say_verification(index: Any) -> None:
+    """On stderr, so that ``--json`` keeps stdout for the statistics."""
+    import sys
+
+    rec = index.verification
+    if rec is not None and rec.get("recorded") is False:
+        print(
+            f"graphwalk inspect: warning: cannot write {index.path}/verified.json; the result "
+            "was not recorded",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -81,8 +117,15 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int("batch_size", args.batch_size)
     if args.k < 0:
         raise InputError(f"--k should be a non-negative integer, but got --k {args.k}")
-    index = GraphIndex.load(args.index, verify=not args.no_verify)
+    index = GraphIndex.load(args.index, verify=False if args.no_verify else None)
+    if args.verify:
+        try:
+            index.verify()
+        finally:
+            _say_verification(index)
     stats = index_stats(index)
+    stats["layout"] = index.layout
+    stats["verification"] = index.verification
     _batch_span(index, stats, args.batch_size, args.k)
     if args.plot:
         try:
@@ -94,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{stats['path']}: {stats['n_items']:,} items, format v{stats['format_version']} "
-        f"(graphwalk {stats['graphwalk_version']})"
+        f"{stats['layout']} (graphwalk {stats['graphwalk_version']})"
     )
+    print(f"  verified: {_verified(stats['verification'])}")
     print("  spaces: " + ", ".join(f"{k} ({v}-d)" for k, v in stats["spaces"].items()))
     if stats["labels"]:
         print("  labels: " + ", ".join(f"{k} ({v} values)" for k, v in stats["labels"].items()))

@@ -29,9 +29,9 @@ from graphwalk.index.kernels import first_bad_row, group_members
 from graphwalk.index.storage import (
     ARRAYS_FORMAT_VERSION,
     FORMAT_NAME,
-    PARQUET_FORMAT_VERSION,
     LAYOUTS,
     MANIFEST,
+    PARQUET_FORMAT_VERSION,
     GraphEntry,
     TableEntry,
     atomic_directory,
