@@ -26,6 +26,7 @@ from graphwalk.validation import check_int
 __all__ = [
     "KNN_BACKENDS",
     "auto_backend",
+    "knn_lists",
     "csr_from_edges",
     "er_graph",
     "knn_clusters_graph",
@@ -357,49 +358,26 @@ def knn_clusters_graph(
     )
 
 
-def knn_items_graph(
-    x: npt.NDArray[np.float32],
+def knn_lists(
+    xs: npt.NDArray[np.float32],
     k: int,
     *,
-    metric: str = "l2",
     backend: str = "auto",
     seed: int = 0,
-    recall_sample: int = 1000,
     nndescent_neighbors: int | None = None,
-    name: str = "knn",
-    space: str = "input",
     show_progress: bool = False,
-) -> Graph:
-    """The directed k-nearest-neighbour graph of the items (each item → its k nearest others).
-
-    Args:
-        x: ``(n_items, dim)`` float32 vectors (validated).
-        k: neighbours per item, ``1 <= k < n_items``.
-        metric: ``"l2"`` or ``"cosine"`` (vectors are normalised, then searched with L2).
-        backend: ``"exact"`` (faiss brute force), ``"nndescent"`` (pynndescent, with
-            ``nndescent_neighbors`` candidates, default ``max(30, k + 1)``, trimmed to ``k``:
-            on 100,000 x 64 clustered data 30 gives recall 0.97 for k=10 where 11 gives 0.73), ``"faiss-hnsw"``
-            (M=32), or ``"auto"``: the one expected to finish first (:func:`auto_backend`).
-        recall_sample: rows checked against exact search to measure recall (stored in
-            ``params["recall"]``; exact search reports 1.0 without sampling).
-
-    .. warning:: NN-descent with several threads is not bit-for-bit reproducible; use
-       ``backend="exact"`` when the graph itself must be identical across runs.
-    """
-    n = x.shape[0]
-    k = _check_k(k, n, "items")
-    if backend not in KNN_BACKENDS:
-        raise InputError(f"knn backend should be one of {KNN_BACKENDS}, but got {backend!r}")
-    if metric not in ("l2", "cosine"):
-        raise InputError(f"metric should be 'l2' or 'cosine', but got {metric!r}")
-    xs = _normalise(x) if metric == "cosine" else x
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], dict[str, Any]]:
+    """Each row's ``k`` nearest other rows of ``xs`` (L2): ``(ids, squared distances, params)``,
+    ``(n, k)`` each, nearest first. The search of :func:`knn_items_graph` (which see for the
+    backends), also run on each partition of a sharded build."""
+    n = xs.shape[0]
     estimate = None
     if backend == "auto":
-        chosen, estimate = auto_backend(n, int(x.shape[1]))
+        chosen, estimate = auto_backend(n, int(xs.shape[1]))
     else:
         chosen = backend
     rows = np.arange(n)
-    params: dict[str, Any] = {"method": chosen, "k": k, "metric": metric}
+    params: dict[str, Any] = {"method": chosen, "k": k}
     if estimate is not None:
         params["auto_estimate_s"] = estimate
     if chosen == "exact":
@@ -464,6 +442,55 @@ def knn_items_graph(
         fi, fd = _exact_knn(xs, xs[missing], k + 1, show=False)
         ids[missing], dist[missing] = _drop_self(fi, fd, k, missing)
         params["rows_filled_exactly"] = int(missing.size)
+    return ids, dist, params
+
+
+def knn_items_graph(
+    x: npt.NDArray[np.float32],
+    k: int,
+    *,
+    metric: str = "l2",
+    backend: str = "auto",
+    seed: int = 0,
+    recall_sample: int = 1000,
+    nndescent_neighbors: int | None = None,
+    name: str = "knn",
+    space: str = "input",
+    show_progress: bool = False,
+) -> Graph:
+    """The directed k-nearest-neighbour graph of the items (each item → its k nearest others).
+
+    Args:
+        x: ``(n_items, dim)`` float32 vectors (validated).
+        k: neighbours per item, ``1 <= k < n_items``.
+        metric: ``"l2"`` or ``"cosine"`` (vectors are normalised, then searched with L2).
+        backend: ``"exact"`` (faiss brute force), ``"nndescent"`` (pynndescent, with
+            ``nndescent_neighbors`` candidates, default ``max(30, k + 1)``, trimmed to ``k``:
+            on 100,000 x 64 clustered data 30 gives recall 0.97 for k=10 where 11 gives 0.73), ``"faiss-hnsw"``
+            (M=32), or ``"auto"``: the one expected to finish first (:func:`auto_backend`).
+        recall_sample: rows checked against exact search to measure recall (stored in
+            ``params["recall"]``; exact search reports 1.0 without sampling).
+
+    .. warning:: NN-descent with several threads is not bit-for-bit reproducible; use
+       ``backend="exact"`` when the graph itself must be identical across runs.
+    """
+    n = x.shape[0]
+    k = _check_k(k, n, "items")
+    if backend not in KNN_BACKENDS:
+        raise InputError(f"knn backend should be one of {KNN_BACKENDS}, but got {backend!r}")
+    if metric not in ("l2", "cosine"):
+        raise InputError(f"metric should be 'l2' or 'cosine', but got {metric!r}")
+    xs = _normalise(x) if metric == "cosine" else x
+    ids, dist, params = knn_lists(
+        xs,
+        k,
+        backend=backend,
+        seed=seed,
+        nndescent_neighbors=nndescent_neighbors,
+        show_progress=show_progress,
+    )
+    params = {"method": params["method"], "k": k, "metric": metric, **params}
+    chosen = params["method"]
     if chosen == "exact":
         params.update(recall=1.0, recall_sample=0)
     else:
