@@ -1,0 +1,941 @@
+"""The sharded build: an index from a folder of Parquet shards, stage by stage, over files.
+
+Each stage is a plain function of paths and a few numbers that reads and writes files in a work
+directory; an engine (:mod:`graphwalk.build.engines`: in this process, or Ray tasks on a cluster)
+only decides where each call runs. The stages:
+
+1. **scan** (driver): every shard's row count, vector width and type from its Parquet footer;
+   item ``i`` is row ``i`` of the shards in sorted path order (``first`` of each shard is stored
+   in the manifest); ids, if an id column is named, are checked to be unique across shards.
+2. **sample** (one task per shard): a seeded sample of rows. On the driver, faiss k-means trains
+   the level's centroids and ``P`` coarse partition centroids on it; ``P`` is grown until the
+   largest partition, with its overlap, fits ``worker_memory``.
+3. **assign** (one task per shard): each item's cluster, its vector copied into its 2 nearest
+   partitions (DiskANN's overlap: partitions without overlap lose many true neighbours at their
+   borders), and into one memory-mapped ``vectors.npy`` used by the last stages.
+4. **partition kNN** (one task per partition): the ``k`` nearest neighbours inside the partition
+   (:func:`~graphwalk.build.graphs.knn_lists`: exact when small, else NN-descent or HNSW), out as
+   candidate edges in files bucketed by item range.
+5. **merge** (one task per item range): each item's ``k`` nearest distinct candidates; then
+   ``refine`` rounds of neighbours-of-neighbours (each item's candidates are its neighbours and
+   theirs), for what partition borders lost.
+6. **finish** (driver): recall against exact search on a seeded sample (stored in the graph's
+   params), the walk order, cluster graphs over the level, and the index, saved atomically with
+   its manifest last. The work directory is removed whether the build succeeds or fails.
+
+No stage depends on how many workers run it, so the same seed gives the same index on 1 or 100
+workers (identical with the exact backend; NN-descent, multi-threaded, is not bit-reproducible).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob as _glob
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from graphwalk.build.engines import Engine, make_engine
+from graphwalk.build.graphs import (
+    KNN_BACKENDS,
+    _affinity,
+    _drop_self,
+    er_graph,
+    knn_clusters_graph,
+    knn_lists,
+    walk_order,
+)
+from graphwalk.errors import InputError
+from graphwalk.index.artifact import GraphIndex, resolve_layout
+from graphwalk.index.storage import check_output
+from graphwalk.index.types import Graph, Level
+from graphwalk.progress import progress_bar
+from graphwalk.validation import check_int
+
+__all__ = ["ShardInfo", "build_sharded_index", "find_shards", "parse_bytes", "scan_shards"]
+
+#: bytes a partition's kNN search needs per item beyond its vector (ids, distances, the search's
+#: own graph): the estimate ``worker_memory`` is compared with
+KNN_BYTES_PER_ITEM = 400
+DEFAULT_WORKER_MEMORY = 2 << 30
+MERGE_RANGE = 1 << 18  # items per merge task
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One input shard: its path, its rows, and the id of its first item."""
+
+    path: str
+    rows: int
+    first: int
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What every stage needs to read a shard."""
+
+    column: str
+    dim: int
+    label_column: str | None
+    metric: str
+
+
+def parse_bytes(text: str | int) -> int:
+    """``"2G"``, ``"512M"``, ``"1.5GiB"`` or a number of bytes."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        s = str(text).strip().upper().removesuffix("IB").removesuffix("B")
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(s[-1:], 1)
+        try:
+            value = int(float(s[:-1] if mult > 1 else s) * mult)
+        except ValueError:
+            raise InputError(
+                f"--worker-memory should be a size such as 2G or 512M, but got {text!r}"
+            ) from None
+    if value < (1 << 20):
+        raise InputError(f"--worker-memory should be at least 1M, but got {text!r}")
+    return int(value)
+
+
+# ------------------------------------------------------------------------------------- 1 scan
+def find_shards(embeddings: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The shard paths: a glob pattern (``"shards/*.parquet"``), a directory (its ``*.parquet``),
+    one file, or a list of paths; sorted, so the item numbering does not depend on the listing."""
+    if isinstance(embeddings, (str, os.PathLike)):
+        text = os.fspath(embeddings)
+        if any(c in text for c in "*?["):
+            paths = sorted(_glob.glob(text))
+            if not paths:
+                raise InputError(f"--embeddings {text!r} matches no files; check the pattern")
+        elif os.path.isdir(text):
+            paths = sorted(str(p) for p in Path(text).glob("*.parquet"))
+            if not paths:
+                raise InputError(f"--embeddings {text}: the directory holds no *.parquet shards")
+        else:
+            paths = [text]
+    else:
+        paths = sorted(os.fspath(p) for p in embeddings)
+        if not paths:
+            raise InputError("no shards given: pass at least one Parquet file")
+    for p in paths:
+        if not os.path.isfile(p):
+            raise InputError(f"shard {p} does not exist (or is not a file)")
+    if len(set(paths)) != len(paths):
+        raise InputError("a shard is listed twice; list each file once")
+    return paths
+
+
+def _vector_column(schema: Any, column: str | None, path: str) -> tuple[str, int | None, str]:
+    """The vector column's name, width (None for variable-size lists) and value type."""
+    import pyarrow as pa
+
+    lists = [
+        f.name for f in schema if pa.types.is_fixed_size_list(f.type) or pa.types.is_list(f.type)
+    ]
+    if column is None:
+        if len(lists) != 1:
+            raise InputError(
+                f"shard {path} has {'no' if not lists else 'several'} list columns "
+                f"{lists or ''}; name the vectors' column with --column NAME (a list of floats "
+                "per row)"
+            )
+        column = lists[0]
+    if column not in schema.names:
+        raise InputError(f"shard {path} has no column {column!r}; it has {schema.names}")
+    typ = schema.field(column).type
+    if column not in lists or not (
+        pa.types.is_floating(typ.value_type) or pa.types.is_integer(typ.value_type)
+    ):
+        raise InputError(
+            f"column {column!r} of shard {path} has type {typ}; the vectors should be a list of "
+            "numbers per row (fixed_size_list<float> or list<float>)"
+        )
+    width = typ.list_size if pa.types.is_fixed_size_list(typ) else None
+    return column, width, str(typ.value_type)
+
+
+def scan_shards(
+    paths: Sequence[str],
+    *,
+    column: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+) -> tuple[list[ShardInfo], str, int]:
+    """Stage 1: row counts, the vector column, its width and type from the footers (one
+    row read per shard whose vectors are variable-size lists); ids checked unique.
+
+    Returns ``(shards, column, dim)``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards: list[ShardInfo] = []
+    first = 0
+    dim: int | None = None
+    vtype: str | None = None
+    first_path = ""
+    ids: list[npt.NDArray[np.int64]] = []
+    for path in paths:
+        try:
+            f = pq.ParquetFile(path)
+            schema = f.schema_arrow
+            rows = int(f.metadata.num_rows)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"shard {path} is not a readable Parquet file ({' '.join(str(exc).split())}); "
+                "remove it or rewrite it"
+            ) from exc
+        col, width, value_type = _vector_column(schema, column, path)
+        column = col
+        if rows == 0:
+            raise InputError(f"shard {path} is empty (0 rows); remove it from the shards")
+        if width is None:
+            first_row = f.read_row_group(0, columns=[col]).column(col)[0].as_py()
+            width = len(first_row) if first_row is not None else 0
+        if width < 1:
+            raise InputError(f"shard {path}: the vectors in column {col!r} have no dimensions")
+        if dim is None:
+            dim, vtype, first_path = width, value_type, path
+        elif width != dim:
+            raise InputError(
+                f"shard {path} has {width}-d vectors, but {first_path} has {dim}-d: every shard "
+                "must hold vectors of the same width"
+            )
+        elif value_type != vtype:
+            raise InputError(
+                f"shard {path} stores its vectors as {value_type}, but {first_path} as {vtype}: "
+                "write every shard with the same type"
+            )
+        for extra, what in ((label_column, "--label-column"), (id_column, "--id-column")):
+            if extra is None:
+                continue
+            if extra not in schema.names:
+                raise InputError(f"shard {path} has no {what} {extra!r}; it has {schema.names}")
+            if not pa.types.is_integer(schema.field(extra).type):
+                raise InputError(
+                    f"{what} {extra!r} of shard {path} has type {schema.field(extra).type}; it "
+                    "should hold integers"
+                )
+        if id_column is not None:
+            col_ids = pq.read_table(path, columns=[id_column]).column(id_column)
+            if col_ids.null_count:
+                raise InputError(f"--id-column {id_column!r} of shard {path} has null ids")
+            ids.append(np.asarray(col_ids.to_numpy(), np.int64))
+        shards.append(ShardInfo(path, rows, first))
+        first += rows
+    assert column is not None and dim is not None
+    if ids:
+        every = np.concatenate(ids)
+        uniq, counts = np.unique(every, return_counts=True)
+        if (counts > 1).any():
+            dup = int(uniq[counts > 1][0])
+            where = [s.path for s, a in zip(shards, ids, strict=True) if (a == dup).any()]
+            raise InputError(
+                f"id {dup} appears {int(counts[counts > 1][0])} times (in {', '.join(where[:3])}); "
+                f"{int((counts > 1).sum())} ids are repeated across shards: each item once"
+            )
+    return shards, column, dim
+
+
+def _read_shard(
+    shard: ShardInfo, spec: _Spec
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64] | None]:
+    """A shard's vectors (float32, finite, unit length for cosine) and labels."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = [spec.column] + ([spec.label_column] if spec.label_column else [])
+    try:
+        t = pq.read_table(shard.path, columns=cols)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(
+            f"shard {shard.path} cannot be read ({' '.join(str(exc).split())}); was it changed "
+            "during the build?"
+        ) from exc
+    if t.num_rows != shard.rows:
+        raise InputError(
+            f"shard {shard.path} has {t.num_rows} rows, {shard.rows} when the build started: "
+            "it changed during the build; rerun"
+        )
+    col = t.column(spec.column).combine_chunks()
+    if col.null_count:
+        raise InputError(f"column {spec.column!r} of shard {shard.path} has null rows")
+    values = col.flatten()
+    if values.null_count or len(values) != shard.rows * spec.dim:
+        raise InputError(
+            f"column {spec.column!r} of shard {shard.path} has rows that are not {spec.dim} "
+            "numbers each (null values or rows of other lengths)"
+        )
+    x = np.asarray(values.to_numpy(zero_copy_only=False), np.float32).reshape(shard.rows, spec.dim)
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"shard {shard.path} has {int(bad.sum())} vectors with NaN or infinite values (the "
+            f"first at row {row}, item {shard.first + row}); clean or drop them"
+        )
+    if spec.metric == "cosine":
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        if (norms == 0).any():
+            row = int(np.flatnonzero(norms[:, 0] == 0)[0])
+            raise InputError(
+                f"shard {shard.path} has a zero vector at row {row}: cosine needs a direction; "
+                "drop it or use --metric l2"
+            )
+        x = (x / norms).astype(np.float32)
+    labels = None
+    if spec.label_column:
+        lab = t.column(spec.label_column)
+        if lab.null_count:
+            raise InputError(f"--label-column of shard {shard.path} has null labels")
+        labels = np.asarray(lab.to_numpy(), np.int64)
+    return np.ascontiguousarray(x), labels
+
+
+# ----------------------------------------------------------------------------------- 2 sample
+def sample_shard(shard: ShardInfo, spec: _Spec, rows: npt.NDArray[np.int64]) -> Any:
+    """Stage 2 (a task per shard): the vectors of the sampled rows (global ids) of this shard."""
+    x, _ = _read_shard(shard, spec)
+    return x[rows - shard.first]
+
+
+def _kmeans(x: npt.NDArray[np.float32], k: int, seed: int) -> npt.NDArray[np.float32]:
+    from graphwalk.build.cluster import kmeans_level
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # empty clusters are dropped; the count is what is used
+        return kmeans_level(x, k, seed=seed).centroids
+
+
+def _nearest(x: npt.NDArray[np.float32], c: npt.NDArray[np.float32], m: int) -> Any:
+    import faiss
+
+    _, ids = faiss.knn(x, c, m)
+    return ids
+
+
+def choose_partitions(
+    sample: npt.NDArray[np.float32],
+    n: int,
+    *,
+    budget: int,
+    overlap: int,
+    seed: int,
+    partitions: int | None = None,
+) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
+    """The coarse partition centroids: ``partitions`` of them, or the fewest (grown by half
+    each time) whose largest partition, with its overlap, fits ``budget`` bytes, estimated
+    from the sample's 2-nearest assignment."""
+    d = sample.shape[1]
+    per_item = 4 * d + KNN_BYTES_PER_ITEM
+    scale = n / sample.shape[0]
+    p = partitions or max(1, math.ceil(overlap * n * per_item / budget))
+    if partitions is None and 1 < p <= overlap:
+        p = overlap + 1  # with P <= overlap every partition would hold every item
+    tried = []
+    while True:
+        if p == 1:
+            cent = sample.mean(axis=0, keepdims=True).astype(np.float32)
+            largest = n
+        else:
+            cent = _kmeans(sample, min(p, sample.shape[0]), seed)
+            near = _nearest(sample, cent, min(overlap, cent.shape[0]))
+            largest = int(
+                math.ceil(np.bincount(near.reshape(-1), minlength=len(cent)).max() * scale)
+            )
+        est = largest * per_item
+        tried.append({"partitions": int(cent.shape[0]), "largest_estimate": largest, "bytes": est})
+        if partitions is not None or est <= budget or p >= sample.shape[0] // 4:
+            break
+        p = max(p + 1, math.ceil(p * 1.5))
+        if p <= overlap:
+            p = overlap + 1
+    info = {
+        "partitions": int(cent.shape[0]),
+        "overlap": int(min(overlap, cent.shape[0])),
+        "worker_memory": int(budget),
+        "bytes_per_item": per_item,
+        "tried": tried,
+        "fits": bool(tried[-1]["bytes"] <= budget),
+    }
+    return cent, info
+
+
+# ----------------------------------------------------------------------------------- 3 assign
+def assign_shard(
+    i: int,
+    shard: ShardInfo,
+    spec: _Spec,
+    level_centroids: npt.NDArray[np.float32] | None,
+    part_centroids: npt.NDArray[np.float32],
+    overlap: int,
+    n: int,
+    work: str,
+) -> dict[str, Any]:
+    """Stage 3 (a task per shard): cluster of each item, its vector into its ``overlap``
+    nearest partitions (``part-P/sNNNNN.{ids,vec}.npy``), and into the shared ``vectors.npy``."""
+    root = Path(work)
+    x, labels = _read_shard(shard, spec)
+    if level_centroids is not None:
+        np.save(
+            root / f"assign-{i:06d}.npy", _nearest(x, level_centroids, 1)[:, 0].astype(np.int32)
+        )
+    if labels is not None:
+        np.save(root / f"labels-{i:06d}.npy", labels)
+    vec = np.load(root / "vectors.npy", mmap_mode="r+")
+    vec[shard.first : shard.first + shard.rows] = x
+    vec.flush()
+    del vec
+    ids = np.arange(shard.first, shard.first + shard.rows, dtype=np.int64)
+    if part_centroids.shape[0] == 1:
+        near = np.zeros((shard.rows, 1), np.int64)
+    else:
+        near = _nearest(x, part_centroids, overlap)
+    counts = []
+    for p in range(part_centroids.shape[0]):
+        rows = np.flatnonzero((near == p).any(axis=1))
+        counts.append(int(rows.size))
+        if rows.size:
+            d = root / f"part-{p:05d}"
+            d.mkdir(exist_ok=True)
+            np.save(d / f"s{i:06d}.ids.npy", ids[rows])
+            np.save(d / f"s{i:06d}.vec.npy", x[rows])
+    return {"partition_counts": counts}
+
+
+# ------------------------------------------------------------------------------- 4 partition
+def knn_partition(
+    p: int, work: str, k: int, backend: str, seed: int, n: int, range_size: int
+) -> dict[str, Any]:
+    """Stage 4 (a task per partition): kNN inside the partition; candidate edges out, bucketed by
+    the merge range of their source item (``cand/rR-pP.npz``)."""
+    root = Path(work)
+    d = root / f"part-{p:05d}"
+    files = sorted(d.glob("s*.ids.npy"))
+    if not files:
+        return {"items": 0}
+    ids = np.concatenate([np.load(f) for f in files])
+    x = np.concatenate([np.load(str(f).replace(".ids.npy", ".vec.npy")) for f in files])
+    m = ids.shape[0]
+    kk = min(k, m - 1)
+    t0 = time.perf_counter()
+    if kk < 1:
+        return {"items": int(m), "method": "none", "seconds": 0.0}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
+        warnings.simplefilter("ignore")
+        local, dist, params = knn_lists(x, kk, backend=backend, seed=seed)
+    src = np.repeat(ids, kk)
+    dst = ids[local.reshape(-1)]
+    dd = dist.reshape(-1).astype(np.float32)
+    bucket = src // range_size
+    order = np.argsort(bucket, kind="stable")
+    src, dst, dd, bucket = src[order], dst[order], dd[order], bucket[order]
+    cut = np.flatnonzero(np.diff(bucket)) + 1
+    (root / "cand").mkdir(exist_ok=True)
+    for s, e in zip(np.r_[0, cut], np.r_[cut, src.size], strict=True):
+        r = int(bucket[s])
+        np.savez(root / "cand" / f"r{r:06d}-p{p:05d}.npz", src=src[s:e], dst=dst[s:e], dist=dd[s:e])
+    shutil.rmtree(d)  # the partition's copy of the vectors is no longer needed
+    return {"items": int(m), "method": params["method"], "seconds": time.perf_counter() - t0}
+
+
+# ------------------------------------------------------------------------------------ 5 merge
+def _best_k(
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    dist: npt.NDArray[np.float32],
+    lo: int,
+    hi: int,
+    k: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Rows ``lo..hi``: each item's ``k`` nearest distinct candidates (ties: smaller id first);
+    ``-1`` where fewer were found."""
+    keep = src != dst
+    src, dst, dist = src[keep], dst[keep], dist[keep]
+    # a pair found twice (in two partitions, or again through a neighbour): its smallest distance
+    order = np.lexsort((dist, dst, src))
+    src, dst, dist = src[order], dst[order], dist[order]
+    first = np.ones(src.size, bool)
+    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    src, dst, dist = src[first], dst[first], dist[first]
+    order = np.lexsort((dst, dist, src))  # nearest first, ties by smaller id
+    src, dst, dist = src[order], dst[order], dist[order]
+    rows = hi - lo
+    out_ids = np.full((rows, k), -1, np.int64)
+    out_d = np.full((rows, k), np.inf, np.float32)
+    if src.size:
+        starts = np.searchsorted(src, np.arange(lo, hi))
+        rank = np.arange(src.size) - starts[src - lo]
+        take = rank < k
+        out_ids[src[take] - lo, rank[take]] = dst[take]
+        out_d[src[take] - lo, rank[take]] = dist[take]
+    return out_ids, out_d
+
+
+def merge_range(r: int, lo: int, hi: int, work: str, k: int) -> int:
+    """Stage 5 (a task per item range): the ``k`` best distinct candidates of items ``lo..hi``
+    from every partition, into rows of ``knn_ids.npy``/``knn_dist.npy``. Returns the number of
+    rows left short of ``k``."""
+    root = Path(work)
+    parts = [np.load(f) for f in sorted((root / "cand").glob(f"r{r:06d}-p*.npz"))]
+    if parts:
+        src = np.concatenate([q["src"] for q in parts])
+        dst = np.concatenate([q["dst"] for q in parts])
+        dist = np.concatenate([q["dist"] for q in parts])
+    else:
+        src = dst = np.empty(0, np.int64)
+        dist = np.empty(0, np.float32)
+    ids, dd = _best_k(src, dst, dist, lo, hi, k)
+    out_i = np.load(root / "knn_ids.npy", mmap_mode="r+")
+    out_d = np.load(root / "knn_dist.npy", mmap_mode="r+")
+    out_i[lo:hi], out_d[lo:hi] = ids, dd
+    out_i.flush()
+    out_d.flush()
+    return int((ids < 0).any(axis=1).sum())
+
+
+def refine_range(lo: int, hi: int, work: str, k: int, src_name: str, dst_name: str) -> int:
+    """Stage 5b (a task per item range): neighbours of neighbours. Each item's candidates are
+    its ``k`` neighbours and theirs; the ``k`` nearest are kept. Returns how many rows changed."""
+    root = Path(work)
+    vec = np.load(root / "vectors.npy", mmap_mode="r")
+    ids_in = np.load(root / f"{src_name}_ids.npy", mmap_mode="r")
+    d_in = np.load(root / f"{src_name}_dist.npy", mmap_mode="r")
+    out_i = np.load(root / f"{dst_name}_ids.npy", mmap_mode="r+")
+    out_d = np.load(root / f"{dst_name}_dist.npy", mmap_mode="r+")
+    changed = 0
+    chunk = 2048
+    for s in range(lo, hi, chunk):
+        e = min(hi, s + chunk)
+        own = np.asarray(ids_in[s:e])
+        nb = np.asarray(ids_in[np.clip(own, 0, None)]).reshape(e - s, -1)
+        nb[np.repeat(own < 0, k, axis=1)] = -1
+        cand = np.concatenate([own, nb], axis=1)
+        q = np.asarray(vec[s:e])
+        flat = cand.reshape(-1)
+        uniq, inv = np.unique(np.clip(flat, 0, None), return_inverse=True)
+        cv = np.asarray(vec[uniq])
+        diff = cv[inv].reshape(e - s, cand.shape[1], -1) - q[:, None, :]
+        dist = np.einsum("ijk,ijk->ij", diff, diff).astype(np.float32)
+        # the first k candidates keep their stored distances (computed once, by the search)
+        dist[:, :k] = np.asarray(d_in[s:e])
+        src = np.repeat(np.arange(s, e, dtype=np.int64), cand.shape[1])
+        valid = cand.reshape(-1) >= 0
+        bi, bd = _best_k(src[valid], flat[valid], dist.reshape(-1)[valid], s, e, k)
+        changed += int((bi != own).any(axis=1).sum())
+        out_i[s:e], out_d[s:e] = bi, bd
+    out_i.flush()
+    out_d.flush()
+    return changed
+
+
+# ----------------------------------------------------------------------------------- 6 finish
+def sharded_recall(
+    vectors: npt.NDArray[np.float32],
+    ids: npt.NDArray[np.integer],
+    *,
+    sample: int,
+    seed: int,
+    chunk: int = 1 << 20,
+) -> tuple[float, int]:
+    """Recall of the kNN lists ``ids`` against exact search over all ``vectors`` (read in
+    chunks: a memory map is enough), on a seeded sample of rows (the sample of
+    :func:`~graphwalk.build.graphs.knn_recall`, so the two builds are checked on the same
+    items)."""
+    import faiss
+
+    n, k = ids.shape
+    m = min(sample, n)
+    rows = np.sort(np.random.default_rng([int(seed), 0x7263]).choice(n, size=m, replace=False))
+    q = np.asarray(vectors[rows], np.float32)
+    best_d = np.full((m, k + 1), np.inf, np.float32)
+    best_i = np.full((m, k + 1), -1, np.int64)
+    for s in range(0, n, chunk):
+        block = np.ascontiguousarray(vectors[s : s + chunk], np.float32)
+        d, i = faiss.knn(q, block, min(k + 1, block.shape[0]))
+        d_all = np.concatenate([best_d, d], axis=1)
+        i_all = np.concatenate([best_i, i + s], axis=1)
+        order = np.argsort(d_all, axis=1, kind="stable")[:, : k + 1]
+        best_d = np.take_along_axis(d_all, order, axis=1)
+        best_i = np.take_along_axis(i_all, order, axis=1)
+    true_ids, _ = _drop_self(best_i, best_d, k, rows)
+    found = np.asarray(ids[rows])
+    hits = sum(np.intersect1d(a, b).size for a, b in zip(found, true_ids, strict=True))
+    return hits / float(m * k), m
+
+
+def _fill_short_rows(
+    vectors: npt.NDArray[np.float32], ids: Any, dist: Any, k: int, chunk: int = 1 << 20
+) -> int:
+    """Rows with fewer than ``k`` neighbours (tiny partitions): exact search over everything."""
+    short = np.flatnonzero((np.asarray(ids) < 0).any(axis=1))
+    if not short.size:
+        return 0
+    n = vectors.shape[0]
+    q = np.asarray(vectors[short], np.float32)
+    best_d = np.full((short.size, k + 1), np.inf, np.float32)
+    best_i = np.full((short.size, k + 1), -1, np.int64)
+    import faiss
+
+    for s in range(0, n, chunk):
+        block = np.ascontiguousarray(vectors[s : s + chunk], np.float32)
+        d, i = faiss.knn(q, block, min(k + 1, block.shape[0]))
+        d_all = np.concatenate([best_d, d], axis=1)
+        i_all = np.concatenate([best_i, i + s], axis=1)
+        order = np.argsort(d_all, axis=1, kind="stable")[:, : k + 1]
+        best_d = np.take_along_axis(d_all, order, axis=1)
+        best_i = np.take_along_axis(i_all, order, axis=1)
+    fi, fd = _drop_self(best_i, best_d, k, short)
+    ids[short], dist[short] = fi, fd
+    return int(short.size)
+
+
+def build_sharded_index(
+    embeddings: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    out: str | os.PathLike[str],
+    column: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+    clusters: int | None = None,
+    graphs: str | Sequence[str] = ("knn",),
+    k: int = 10,
+    metric: str = "l2",
+    knn_backend: str = "auto",
+    degree: float | None = None,
+    connect: bool = True,
+    engine: str | Engine = "local",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    worker_memory: int | str = DEFAULT_WORKER_MEMORY,
+    partitions: int | None = None,
+    overlap: int = 2,
+    refine: int = 1,
+    sample: int | None = None,
+    recall_sample: int = 1000,
+    seed: int = 0,
+    overwrite: bool = False,
+    layout: str = "auto",
+    work_dir: str | os.PathLike[str] | None = None,
+    retries: int = 2,
+    progress: bool = False,
+) -> GraphIndex:
+    """Build an index from Parquet shards, stage by stage over files (see the module's doc).
+
+    Args:
+        embeddings: a glob pattern, a directory of ``*.parquet`` shards, a file or a list of
+            files; each shard holds one row per item with its vector in ``column`` (a list of
+            numbers; default: the shards' only list column).
+        label_column, id_column: an integer label per item (stored as the ``label`` set), and
+            integer ids that must be unique across shards (checked; items are numbered by their
+            position: shard order, then row).
+        clusters: a ``kmeans`` level of this many clusters, trained on a sample.
+        graphs: ``"knn"`` (items), ``"er"`` and ``"knn-clusters"`` (over the level).
+        engine: ``"local"`` (this process) or ``"ray"`` (``address`` of a cluster, or a local
+            Ray with ``num_cpus``), or an engine object.
+        worker_memory: the memory a worker may use for one partition (``"2G"``): the number of
+            partitions ``P`` grows until the largest, with its overlap, fits. ``partitions``
+            sets ``P`` instead.
+        overlap: how many nearest partitions each item's vector goes to (2: DiskANN's choice).
+        refine: rounds of neighbours-of-neighbours after the merge (0 for none).
+        sample: rows k-means trains on (default ``max(100,000, 256 x clusters)``, at most all).
+        recall_sample: items whose neighbours are checked against exact search (0: none).
+        work_dir: where the stages' files go (default: beside ``out``); on a cluster, a path
+            every node can read and write.
+        retries: how often a task whose worker died is rerun.
+
+    Returns:
+        The index, saved at ``out`` (``build_params["sharded"]`` has the shards, partitions, the
+        stages' seconds and counts).
+    """
+    t_start = time.perf_counter()
+    check_int("k", k, minimum=1)
+    check_int("seed", seed, minimum=0)
+    check_int("overlap", overlap, minimum=1)
+    check_int("refine", refine, minimum=0)
+    check_int("recall_sample", recall_sample, minimum=0)
+    if partitions is not None:
+        check_int("partitions", partitions, minimum=1)
+    if clusters is not None:
+        check_int("clusters", clusters, minimum=1)
+    if metric not in ("l2", "cosine"):
+        raise InputError(f"metric should be 'l2' or 'cosine', but got {metric!r}")
+    if knn_backend not in KNN_BACKENDS:
+        raise InputError(f"knn backend should be one of {KNN_BACKENDS}, but got {knn_backend!r}")
+    kinds = [graphs] if isinstance(graphs, str) else list(graphs)
+    for g in kinds:
+        if g not in ("knn", "er", "knn-clusters"):
+            raise InputError(f"graphs should be among 'knn', 'er', 'knn-clusters', but got {g!r}")
+    if any(g != "knn" for g in kinds) and clusters is None:
+        raise InputError("'er' and 'knn-clusters' are graphs over clusters: give --clusters N")
+    budget = parse_bytes(worker_memory)
+    resolve_layout(layout, 0)
+    out_path = Path(out)
+    check_output(out_path, overwrite)
+    paths = find_shards(embeddings)
+    shards, col, dim = scan_shards(
+        paths, column=column, label_column=label_column, id_column=id_column
+    )
+    n = shards[-1].first + shards[-1].rows
+    if k >= n:
+        raise InputError(f"k={k} neighbours asked for, but the shards hold only {n} items")
+    if clusters is not None and clusters > n:
+        raise InputError(f"cannot make {clusters} clusters from {n} items; use fewer")
+    spec = _Spec(col, dim, label_column, metric)
+    timings: dict[str, float] = {}
+    counts: dict[str, Any] = {}
+    eng = (
+        make_engine(engine, address=address, num_cpus=num_cpus, retries=retries)
+        if isinstance(engine, str)
+        else engine
+    )
+    parent = Path(work_dir) if work_dir is not None else out_path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.work-", dir=parent))
+    bar = progress_bar(enabled=progress, total=6, desc="graphwalk index (sharded)", unit="stage")
+
+    def stage(name: str, t0: float) -> None:
+        timings[name] = round(time.perf_counter() - t0, 4)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(name)
+
+    try:
+        timings["scan"] = round(time.perf_counter() - t_start, 4)
+        # 2: sample, k-means, partitions
+        t0 = time.perf_counter()
+        s_size = min(n, sample or max(100_000, 256 * (clusters or 1)))
+        rows = np.sort(np.random.default_rng([seed, 0x5A4D]).choice(n, size=s_size, replace=False))
+        calls = []
+        for sh in shards:
+            lo, hi = np.searchsorted(rows, [sh.first, sh.first + sh.rows])
+            if hi > lo:
+                calls.append((sh, spec, rows[lo:hi]))
+        sample_x = np.concatenate(
+            eng.map(sample_shard, calls, desc="sample", show=progress)
+        ).astype(np.float32)
+        level_centroids = None
+        if clusters is not None:
+            level_centroids = _kmeans(sample_x, clusters, seed)
+        part_centroids, part_info = choose_partitions(
+            sample_x, n, budget=budget, overlap=overlap, seed=seed, partitions=partitions
+        )
+        del sample_x
+        stage("sample", t0)
+        # 3: assign
+        t0 = time.perf_counter()
+        vec_file = np.lib.format.open_memmap(work / "vectors.npy", "w+", np.float32, (n, dim))
+        del vec_file
+        res = eng.map(
+            assign_shard,
+            [
+                (i, sh, spec, level_centroids, part_centroids, part_info["overlap"], n, str(work))
+                for i, sh in enumerate(shards)
+            ],
+            desc="assign",
+            show=progress,
+        )
+        sizes = np.sum([r["partition_counts"] for r in res], axis=0)
+        part_info["sizes"] = {
+            "min": int(sizes.min()),
+            "max": int(sizes.max()),
+            "mean": round(float(sizes.mean()), 1),
+            "total": int(sizes.sum()),
+        }
+        stage("assign", t0)
+        # 4: partition kNN
+        t0 = time.perf_counter()
+        knn = "knn" in kinds
+        if knn:
+            range_size = MERGE_RANGE
+            res = eng.map(
+                knn_partition,
+                [
+                    (p, str(work), k, knn_backend, seed, n, range_size)
+                    for p in range(part_centroids.shape[0])
+                ],
+                desc="partition kNN",
+                show=progress,
+            )
+            methods = sorted({r.get("method", "none") for r in res if r["items"]})
+            part_info["knn_methods"] = methods
+            part_info["knn_task_seconds"] = round(sum(r.get("seconds", 0.0) for r in res), 3)
+        stage("partition_knn", t0)
+        # 5: merge + refine
+        t0 = time.perf_counter()
+        vectors: Any = None
+        if knn:
+            for name in ("knn", "ref"):
+                for what, dt in (("ids", np.int64), ("dist", np.float32)):
+                    a = np.lib.format.open_memmap(work / f"{name}_{what}.npy", "w+", dt, (n, k))
+                    del a
+            ranges = [
+                (r, lo, min(n, lo + range_size)) for r, lo in enumerate(range(0, n, range_size))
+            ]
+            short = eng.map(
+                merge_range,
+                [(r, lo, hi, str(work), k) for r, lo, hi in ranges],
+                desc="merge",
+                show=progress,
+            )
+            counts["short_rows_after_merge"] = int(sum(short))
+            vectors = np.load(work / "vectors.npy", mmap_mode="r")
+            ids = np.load(work / "knn_ids.npy", mmap_mode="r+")
+            dist = np.load(work / "knn_dist.npy", mmap_mode="r+")
+            counts["rows_filled_exactly"] = _fill_short_rows(vectors, ids, dist, k)
+            ids.flush()
+            dist.flush()
+            del ids, dist
+            src_name, dst_name = "knn", "ref"
+            changed = []
+            for _ in range(refine if part_centroids.shape[0] > 1 else 0):
+                changed.append(
+                    int(
+                        sum(
+                            eng.map(
+                                refine_range,
+                                [
+                                    (lo, hi, str(work), k, src_name, dst_name)
+                                    for _, lo, hi in ranges
+                                ],
+                                desc="refine",
+                                show=progress,
+                            )
+                        )
+                    )
+                )
+                src_name, dst_name = dst_name, src_name
+            counts["refine_rows_changed"] = changed
+            ids = np.load(work / f"{src_name}_ids.npy", mmap_mode="r")
+            dist = np.load(work / f"{src_name}_dist.npy", mmap_mode="r")
+        stage("merge", t0)
+        # 6: finish
+        t0 = time.perf_counter()
+        labels: dict[str, npt.NDArray[np.int64]] = {}
+        if label_column:
+            labels["label"] = np.concatenate(
+                [np.load(work / f"labels-{i:06d}.npy") for i in range(len(shards))]
+            )
+        levels: dict[str, Level] = {}
+        if level_centroids is not None:
+            assignment = np.concatenate(
+                [np.load(work / f"assign-{i:06d}.npy") for i in range(len(shards))]
+            )
+            levels["kmeans"] = Level(
+                "kmeans",
+                assignment,
+                level_centroids,
+                np.arange(level_centroids.shape[0], dtype=np.int64),
+                "kmeans",
+                "input",
+                {
+                    "method": "faiss-kmeans",
+                    "clusters": int(clusters or 0),
+                    "seed": int(seed),
+                    "trained_on_sample": int(s_size),
+                    "dropped_empty": int((clusters or 0) - level_centroids.shape[0]),
+                },
+            )
+        built: dict[str, Graph] = {}
+        for g in kinds:
+            if g == "knn":
+                ids_a = np.asarray(ids)
+                recall, m_used = (
+                    sharded_recall(vectors, ids_a, sample=recall_sample, seed=seed)
+                    if recall_sample
+                    else (float("nan"), 0)
+                )
+                params = {
+                    "method": "partitioned",
+                    "k": k,
+                    "metric": metric,
+                    "partition_knn": part_info.get("knn_methods"),
+                    "partitions": part_info["partitions"],
+                    "overlap": part_info["overlap"],
+                    "refine": len(counts["refine_rows_changed"]),
+                    "recall": round(recall, 5) if recall_sample else None,
+                    "recall_sample": m_used,
+                }
+                graph = Graph(
+                    "knn",
+                    "item",
+                    np.arange(0, n * k + 1, k, dtype=np.int64),
+                    ids_a.reshape(-1).astype(np.int32),
+                    _affinity(np.asarray(dist).reshape(-1).astype(np.float32), metric),
+                    space="input",
+                    directed=True,
+                    params=params,
+                )
+                assign = levels["kmeans"].assignment if levels else None
+                built["knn"] = replace(graph, walk=walk_order(graph, assign))
+                if recall_sample and recall < 0.9:
+                    warnings.warn(
+                        f"the sharded kNN graph has recall {recall:.3f} on {m_used} sampled "
+                        "items; raise --refine, or use fewer, larger partitions (--worker-memory)",
+                        stacklevel=2,
+                    )
+            elif g == "er":
+                lv = levels["kmeans"]
+                built["er"] = er_graph(
+                    lv.n_clusters, degree=degree, seed=seed, connect=connect, level="kmeans"
+                )
+            else:
+                lv = levels["kmeans"]
+                built["knn-clusters"] = knn_clusters_graph(
+                    lv.centroids,
+                    min(k, lv.n_clusters - 1),
+                    metric=metric,
+                    connect=connect,
+                    level="kmeans",
+                )
+        sharded = {
+            "engine": eng.name,
+            "workers": eng.workers,
+            "shards": [asdict(s) for s in shards],
+            "column": col,
+            "partitions": part_info,
+            "counts": counts,
+            "sample": int(s_size),
+        }
+        build = {
+            "embeddings": [str(p) for p in paths] if len(paths) <= 16 else f"{len(paths)} shards",
+            "clusters": clusters,
+            "graphs": kinds,
+            "k": k,
+            "metric": metric,
+            "knn_backend": knn_backend,
+            "seed": seed,
+            "sharded": sharded,
+            "timings_s": timings,
+        }
+        index = GraphIndex(
+            n, labels=labels, levels=levels, graphs=built, spaces={"input": dim}, build_params=build
+        )
+        stage("finish", t0)
+        t0 = time.perf_counter()
+        del vectors
+        index.save(out_path, overwrite=overwrite, layout=layout)
+        timings["write"] = round(time.perf_counter() - t0, 4)
+        timings["total"] = round(time.perf_counter() - t_start, 4)
+        from graphwalk.build.builder import _rewrite_manifest
+
+        _rewrite_manifest(out_path, index.manifest)
+        return index
+    finally:
+        if bar is not None:
+            bar.close()
+        shutil.rmtree(work, ignore_errors=True)
+        if isinstance(engine, str):
+            eng.close()
