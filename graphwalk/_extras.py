@@ -14,6 +14,8 @@ extra          brings                                for
 ``vision``     torchvision                           CIFAR-10/100, MNIST, ResNet-18
 ``lightning``  pytorch-lightning                     ``graphwalk.learn.lightning``
 ``hf``         transformers, accelerate              ``graphwalk.learn.hf``
+``ray``        ray                                   ``graphwalk index --engine ray`` (the
+                                                     sharded build on a Ray cluster)
 ``all``        every one of the above
 =============  ====================================  ==========================================
 """
@@ -32,6 +34,7 @@ EXTRAS = {
     "torchvision": "vision",
     "pytorch_lightning": "lightning",
     "transformers": "hf",
+    "ray": "ray",
 }
 
 

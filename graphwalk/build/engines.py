@@ -95,21 +95,18 @@ class RayEngine:
     def __init__(
         self, address: str | None = None, *, num_cpus: int | None = None, retries: int = 2
     ) -> None:
-        try:
-            import ray
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "the Ray engine needs Ray: pip install 'graphwalk[ray]' (or pip install ray)"
-            ) from exc
+        from graphwalk._extras import require
+
+        ray = require("ray", "the Ray engine (--engine ray)")
         self._ray = ray
         self.retries = int(retries)
         self._started = False
+        if address not in (None, "auto") and not _answers(address):
+            raise InputError(
+                f"no Ray cluster answers at --address {address}: start one there (ray start "
+                "--head) or drop --address to run Ray on this machine"
+            )
         if not ray.is_initialized():
-            if address not in (None, "auto") and not _answers(address):
-                raise InputError(
-                    f"no Ray cluster answers at --address {address}: start one there (ray start "
-                    "--head) or drop --address to run Ray on this machine"
-                )
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address is None:
                 kwargs["num_cpus"] = num_cpus

@@ -352,9 +352,8 @@ def choose_partitions(
         else:
             cent = _kmeans(sample, min(p, sample.shape[0]), seed)
             near = _nearest(sample, cent, min(overlap, cent.shape[0]))
-            largest = int(
-                math.ceil(np.bincount(near.reshape(-1), minlength=len(cent)).max() * scale)
-            )
+            most = int(np.bincount(near.reshape(-1), minlength=len(cent)).max())
+            largest = math.ceil(most * scale)
         est = largest * per_item
         tried.append({"partitions": int(cent.shape[0]), "largest_estimate": largest, "bytes": est})
         if partitions is not None or est <= budget or p >= sample.shape[0] // 4:

@@ -23,7 +23,10 @@ def register(sub: Any) -> None:
     src = p.add_argument_group("input (one of --embeddings, --dataset or --vectors-from)")
     x = src.add_mutually_exclusive_group()
     x.add_argument(
-        "--embeddings", metavar="PATH", help=".npy, .npz or Parquet file of item vectors"
+        "--embeddings",
+        metavar="PATH",
+        help=".npy, .npz or Parquet file of item vectors, or Parquet shards: a directory or a "
+        "quoted pattern ('shards/*.parquet'), built stage by stage (see --engine)",
     )
     x.add_argument(
         "--dataset",
@@ -90,6 +93,49 @@ def register(sub: Any) -> None:
         "--layers",
         metavar="NAME[,NAME...]",
         help="module names whose outputs become vectors (one kNN graph per layer)",
+    )
+    sh = p.add_argument_group(
+        "sharded build (Parquet shards: a directory, a pattern, or any --embeddings with --engine)"
+    )
+    sh.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        help="run the stages in this process (local, the default for shards) or as Ray tasks",
+    )
+    sh.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="a running Ray cluster (default: start Ray on this machine)",
+    )
+    sh.add_argument(
+        "--num-cpus",
+        type=int_in(1, 1 << 16),
+        metavar="N",
+        help="CPUs of a Ray started on this machine (default: all)",
+    )
+    sh.add_argument(
+        "--worker-memory",
+        metavar="SIZE",
+        help="memory one partition's kNN may use (2G, 512M): the partitions grow in number "
+        "until the largest fits (default 2G)",
+    )
+    sh.add_argument(
+        "--partitions",
+        type=int_in(1, 1 << 20),
+        metavar="P",
+        help="use exactly P coarse partitions instead of sizing them to --worker-memory",
+    )
+    sh.add_argument(
+        "--refine",
+        type=int_in(0, 10),
+        metavar="R",
+        help="rounds of neighbours-of-neighbours after merging the partitions (default 1)",
+    )
+    sh.add_argument(
+        "--work-dir",
+        metavar="DIR",
+        help="where the stages' files go (default: beside --out); on a cluster, a directory "
+        "every node reads and writes",
     )
     c = p.add_argument_group("clustering")
     c.add_argument(
@@ -217,6 +263,87 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sharded(args: argparse.Namespace) -> bool:
+    """Whether ``--embeddings`` names shards (a directory or a pattern) or ``--engine`` asks for
+    the sharded build; its options without it are refused."""
+    import os
+
+    from graphwalk.errors import InputError
+
+    emb = args.embeddings
+    shards = args.engine is not None or (
+        emb is not None and (os.path.isdir(emb) or any(c in emb for c in "*?["))
+    )
+    if shards:
+        if args.embeddings is None:
+            raise InputError(
+                "--engine builds from Parquet shards: give them with --embeddings "
+                "'shards/*.parquet' (a --dataset or --vectors-from is built in one process)"
+            )
+        for flag, value in (
+            ("--labels", args.labels),
+            ("--columns", args.columns),
+            ("--model", args.model),
+            ("--layers", args.layers),
+            ("--groups", args.groups),
+            ("--graph-level", args.graph_level),
+            ("--p", args.p),
+        ):
+            if value:
+                raise InputError(
+                    f"{flag} is not supported by the sharded build: labels come from a shard "
+                    "column (--label-column), vectors from one list column (--column), and the "
+                    "only level is --clusters"
+                )
+        return True
+    for flag, value in (
+        ("--address", args.address),
+        ("--num-cpus", args.num_cpus),
+        ("--partitions", args.partitions),
+        ("--work-dir", args.work_dir),
+        ("--worker-memory", args.worker_memory),
+        ("--refine", args.refine),
+    ):
+        if value is not None:
+            raise InputError(
+                f"{flag} is an option of the sharded build: add --engine local|ray (with "
+                "--embeddings pointing at Parquet shards), or drop it"
+            )
+    return False
+
+
+def _build_sharded(args: argparse.Namespace, show: bool) -> Any:
+    from graphwalk.build.shards import build_sharded_index
+
+    graphs = args.graph or (["er"] if args.clusters else ["knn"])
+    return build_sharded_index(
+        args.embeddings,
+        out=args.out,
+        column=args.column,
+        label_column=args.label_column,
+        id_column=args.id_column,
+        clusters=args.clusters,
+        graphs=graphs,
+        k=args.k,
+        metric=args.metric,
+        knn_backend=args.knn_backend,
+        degree=args.degree,
+        connect=not args.allow_disconnected,
+        engine=args.engine or "local",
+        address=args.address,
+        num_cpus=args.num_cpus,
+        worker_memory=args.worker_memory or "2G",
+        partitions=args.partitions,
+        refine=1 if args.refine is None else args.refine,
+        recall_sample=args.recall_sample,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        layout=args.layout,
+        work_dir=args.work_dir,
+        progress=show,
+    )
+
+
 def _build(args: argparse.Namespace) -> Any:
     from pathlib import Path
 
@@ -226,6 +353,8 @@ def _build(args: argparse.Namespace) -> Any:
     from graphwalk.index.storage import check_output
 
     show = sys.stderr.isatty() if args.progress is None else args.progress
+    if _sharded(args):
+        return _build_sharded(args, show)
     if not (args.embeddings or args.dataset or args.vectors_from):
         raise InputError(
             "give the items' vectors: --embeddings FILE, --dataset NAME or --vectors-from RUN_DIR"
