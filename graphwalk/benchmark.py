@@ -19,7 +19,15 @@ from typing import Any
 
 from graphwalk._files import atomic_write
 
-__all__ = ["Measurement", "Table", "machine_info", "measure", "record_markdown", "rss_mib"]
+__all__ = [
+    "Measurement",
+    "Table",
+    "machine_info",
+    "measure",
+    "record_markdown",
+    "rss_mib",
+    "take_peak_rss_mib",
+]
 
 
 def _status(key: str) -> int | None:
@@ -45,6 +53,15 @@ def _reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def take_peak_rss_mib() -> float | None:
+    """The peak resident memory of this process since the last call (or since it started), in
+    MiB, and the count restarted; None where Linux's /proc does not allow it."""
+    hwm = _status("VmHWM:")
+    if hwm is None or not _reset_peak():
+        return None
+    return hwm / 2**20
 
 
 @dataclass

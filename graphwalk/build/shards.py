@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphwalk.benchmark import take_peak_rss_mib
 from graphwalk.build.engines import Engine, make_engine
 from graphwalk.build.graphs import (
     KNN_BACKENDS,
@@ -56,6 +57,7 @@ from graphwalk.build.graphs import (
     knn_lists,
     walk_order,
 )
+from graphwalk.build.kernels import refine_rows
 from graphwalk.errors import InputError
 from graphwalk.index.artifact import GraphIndex, resolve_layout
 from graphwalk.index.storage import check_output
@@ -515,25 +517,13 @@ def refine_range(lo: int, hi: int, work: str, k: int, src_name: str, dst_name: s
     out_i = np.load(root / f"{dst_name}_ids.npy", mmap_mode="r+")
     out_d = np.load(root / f"{dst_name}_dist.npy", mmap_mode="r+")
     changed = 0
-    chunk = 2048
+    chunk = 65536
+    v, ii, dd = np.asarray(vec), np.asarray(ids_in), np.asarray(d_in)
     for s in range(lo, hi, chunk):
         e = min(hi, s + chunk)
-        own = np.asarray(ids_in[s:e])
-        nb = np.asarray(ids_in[np.clip(own, 0, None)]).reshape(e - s, -1)
-        nb[np.repeat(own < 0, k, axis=1)] = -1
-        cand = np.concatenate([own, nb], axis=1)
-        q = np.asarray(vec[s:e])
-        flat = cand.reshape(-1)
-        uniq, inv = np.unique(np.clip(flat, 0, None), return_inverse=True)
-        cv = np.asarray(vec[uniq])
-        diff = cv[inv].reshape(e - s, cand.shape[1], -1) - q[:, None, :]
-        dist = np.einsum("ijk,ijk->ij", diff, diff).astype(np.float32)
-        # the first k candidates keep their stored distances (computed once, by the search)
-        dist[:, :k] = np.asarray(d_in[s:e])
-        src = np.repeat(np.arange(s, e, dtype=np.int64), cand.shape[1])
-        valid = cand.reshape(-1) >= 0
-        bi, bd = _best_k(src[valid], flat[valid], dist.reshape(-1)[valid], s, e, k)
-        changed += int((bi != own).any(axis=1).sum())
+        bi = np.empty((e - s, k), np.int64)
+        bd = np.empty((e - s, k), np.float32)
+        changed += int(refine_rows(v, ii, dd, s, e, bi, bd))
         out_i[s:e], out_d[s:e] = bi, bd
     out_i.flush()
     out_d.flush()
@@ -660,6 +650,7 @@ def build_sharded_index(
         stages' seconds and counts).
     """
     t_start = time.perf_counter()
+    take_peak_rss_mib()  # each stage's peak memory from here
     check_int("k", k, minimum=1)
     check_int("seed", seed, minimum=0)
     check_int("overlap", overlap, minimum=1)
@@ -705,14 +696,21 @@ def build_sharded_index(
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.work-", dir=parent))
     bar = progress_bar(enabled=progress, total=6, desc="graphwalk index (sharded)", unit="stage")
 
+    peaks: dict[str, float] = {}
+
     def stage(name: str, t0: float) -> None:
+        """End a stage: its seconds, and the driver's peak resident memory during it (MiB;
+        Linux; with Ray the workers' memory is their own)."""
         timings[name] = round(time.perf_counter() - t0, 4)
+        peak = take_peak_rss_mib()
+        if peak is not None:
+            peaks[name] = round(peak, 1)
         if bar is not None:
             bar.update(1)
             bar.set_postfix_str(name)
 
     try:
-        timings["scan"] = round(time.perf_counter() - t_start, 4)
+        stage("scan", t_start)
         # 2: sample, k-means, partitions
         t0 = time.perf_counter()
         s_size = min(n, sample or max(100_000, 256 * (clusters or 1)))
@@ -907,6 +905,7 @@ def build_sharded_index(
             "partitions": part_info,
             "counts": counts,
             "sample": int(s_size),
+            "peak_rss_mib": peaks,
         }
         build = {
             "embeddings": [str(p) for p in paths] if len(paths) <= 16 else f"{len(paths)} shards",
