@@ -76,6 +76,7 @@ def child(args: argparse.Namespace) -> dict:
         k=10,
         worker_memory=args.worker_memory,
         refine=args.refine,
+        knn_backend=args.knn_backend,
         seed=0,
         overwrite=True,
         **kw,
@@ -101,7 +102,7 @@ def run_child(n: int, engine: str, shards: Path, out: Path, a: argparse.Namespac
     cmd = [
         sys.executable, __file__, "--child", "--n", str(n), "--engine", engine,
         "--shards", str(shards), "--out", str(out), "--worker-memory", a.worker_memory,
-        "--refine", str(a.refine), "--cpus", str(a.cpus),
+        "--refine", str(a.refine), "--cpus", str(a.cpus), "--knn-backend", a.knn_backend,
     ]  # fmt: skip
     res = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", default="local,ray")
     ap.add_argument("--worker-memory", default="256M")
     ap.add_argument("--refine", type=int, default=1)
+    ap.add_argument("--knn-backend", default="auto", help="inside each partition (default auto)")
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--record", default=str(HERE / "results" / "build-scale.md"))
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

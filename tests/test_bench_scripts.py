@@ -268,3 +268,43 @@ def test_bench_vectors_overhead_records_its_table(tmp_path):
     assert arms == [(m, a) for m in ("cnn1d", "mlp") for a in ("plain", "grad", "learned")]
     assert all(r[2] > 0 for r in data["rows"])  # ms per step
     assert data["refresh_s"] and all(t > 0 for t in data["refresh_s"])
+
+
+@pytest.mark.slow
+def test_bench_open_scale_records_both_layouts_with_the_same_batches(tmp_path):
+    out = tmp_path / "open.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "open_scale.py"), "--sizes", "20000,50000",
+         "--batches", "20", "--hash-batches", "50", "--record", str(out)],
+        check=True, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    data = json.loads(out.with_suffix(".json").read_text())
+    res = data["results"]
+    assert {(r["items"], r["layout"], r["graph"]) for r in res} == {
+        (n, lay, g) for n in (20000, 50000) for lay in ("arrays", "parquet") for g in ("er", "knn")
+    }
+    for r in res:
+        twin = next(
+            q for q in res if (q["items"], q["graph"]) == (r["items"], r["graph"]) and q is not r
+        )
+        assert r["hash"] == twin["hash"] and r["bytes_per_item"] > 0
+    assert "the same batches in both layouts" in out.read_text() and "yes" in out.read_text()
+
+
+@pytest.mark.slow
+def test_bench_build_scale_records_stages_and_the_cost_model(tmp_path):
+    out = tmp_path / "build.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "build_scale.py"), "--sizes", "8000,16000",
+         "--engines", "local", "--knn-backend", "exact", "--worker-memory", "4M",
+         "--record", str(out)],
+        check=True, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert [r["n"] for r in data["runs"]] == [8000, 16000]
+    for r in data["runs"]:
+        assert r["partitions"] > 2 and r["recall"] > 0.5
+        assert set(r["timings"]) >= {"scan", "sample", "assign", "partition_knn", "merge", "total"}
+    assert set(data["fits"]["local"]) >= {"partition_knn", "merge"}
+    text = out.read_text()
+    assert "cost model" in text and "5.55B x 768" in text

@@ -37,6 +37,7 @@ def test_the_pages_exist_and_the_readme_is_a_front_page():
         "learned-walker",
         "curricula",
         "vectors",
+        "scale",
         "evidence",
         "development",
     ):

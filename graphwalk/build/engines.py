@@ -4,9 +4,9 @@ decides where each call runs.
 - :class:`LocalEngine` runs the calls one after the other in this process (small data, tests,
   and the reference the Ray build is compared with).
 - :class:`RayEngine` runs each call as a Ray task (``ray.init()`` locally, or ``address=`` of a
-  running cluster). Arguments are small (paths, a few numbers, the centroids, which Ray's object
-  store shares with every task on a node without copies); the data moves through files, never
-  through the object store. A task whose worker dies is retried (``retries``); a task that
+  running cluster). Arguments are small (paths, a few numbers, the centroids: an array over 1 MB
+  is put in Ray's object store once and mapped by every task on a node, as an actor holding it
+  would); the data moves through files, never through the object store. A task whose worker dies is retried (``retries``); a task that
   raises is not (the error is the data's, and would repeat).
 
 Both return results in the order of the calls, so the build is the same whatever the engine and
@@ -25,6 +25,7 @@ from graphwalk.progress import progress_bar
 __all__ = ["ENGINES", "Engine", "LocalEngine", "RayEngine", "StageFailed", "make_engine"]
 
 ENGINES = ("local", "ray")
+SHARE_BYTES = 1 << 20  # arguments larger than this are put in Ray's object store once
 
 
 class StageFailed(GraphwalkError):
@@ -127,7 +128,18 @@ class RayEngine:
     ) -> list[Any]:
         ray = self._ray
         task = ray.remote(fn).options(max_retries=self.retries, retry_exceptions=False)
-        refs = [task.remote(*args) for args in calls]
+        shared: dict[int, Any] = {}
+
+        def put(arg: Any) -> Any:
+            """A big array (the centroids) goes to the object store once, shared by every
+            task: each node maps it instead of receiving a copy per call."""
+            if getattr(arg, "nbytes", 0) > SHARE_BYTES:
+                if id(arg) not in shared:
+                    shared[id(arg)] = ray.put(arg)
+                return shared[id(arg)]
+            return arg
+
+        refs = [task.remote(*(put(a) for a in args)) for args in calls]
         where = {ref: i for i, ref in enumerate(refs)}
         out: list[Any] = [None] * len(refs)
         bar = progress_bar(enabled=show, total=len(refs), desc=desc, unit="task", leave=False)

@@ -174,3 +174,14 @@ def test_cli_engine_ray(cluster, shards, tmp_path, capsys):
     back = gw.GraphIndex.load(out)
     assert back.build_params["sharded"]["engine"] == "ray" and back.n_items == 5000
     assert isinstance(LocalEngine().map(abs, [(-1,), (2,)], desc="x", show=False), list)
+
+
+def _row_sum(big, i):
+    return float(big[i].sum()), big.flags.writeable
+
+
+def test_big_arguments_go_to_the_object_store_once(cluster):
+    big = np.arange(4 * 300_000, dtype=np.float32).reshape(300_000, 4)  # 4.8 MB: shared
+    got = RayEngine().map(_row_sum, [(big, i) for i in range(3)], desc="t", show=False)
+    assert [g[0] for g in got] == [float(big[i].sum()) for i in range(3)]
+    assert not any(g[1] for g in got)  # tasks read the store's read-only copy, not their own
