@@ -120,6 +120,9 @@ class RayEngine:
                     f"cannot connect to Ray at --address {address}: {exc}; start a cluster "
                     "(ray start --head) or drop --address"
                 ) from exc
+            except BaseException:  # Ctrl-C while Ray starts: stop what it started
+                ray.shutdown()
+                raise
             self._started = True
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
@@ -195,6 +198,8 @@ def make_engine(
     if engine == "local":
         if address is not None:
             raise InputError("--address names a Ray cluster: add --engine ray, or drop --address")
+        if num_cpus is not None:
+            raise InputError("--num-cpus sizes a Ray started here: add --engine ray, or drop it")
         return LocalEngine()
     if engine == "ray":
         return RayEngine(address, num_cpus=num_cpus, retries=retries)

@@ -195,9 +195,15 @@ def scan_shards(
             schema = f.schema_arrow
             rows = int(f.metadata.num_rows)
         except (pa.ArrowException, OSError) as exc:
+            hint = "remove it or rewrite it"
+            if Path(path).suffix.lower() in (".npy", ".npz", ".csv", ".txt", ".pt"):
+                hint = (
+                    "the sharded build (--engine, a directory or a pattern) reads Parquet "
+                    "shards; for one .npy/.npz file drop --engine and the sharded options"
+                )
             raise InputError(
                 f"shard {path} is not a readable Parquet file ({' '.join(str(exc).split())}); "
-                "remove it or rewrite it"
+                + hint
             ) from exc
         col, width, value_type = _vector_column(schema, column, path)
         column = col
@@ -437,6 +443,13 @@ def knn_partition(
     with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         warnings.simplefilter("ignore")
         local, dist, params = knn_lists(x, kk, backend=backend, seed=seed)
+    # the distances again, in one fixed order of operations: faiss's BLAS search rounds
+    # differently with another thread count (a Ray task runs single-threaded), and the merge,
+    # the refinement and the weights must not depend on where a partition ran
+    dist = _sq_dists(x, local)
+    order = np.lexsort((local, dist), axis=1)  # nearest first, ties by position
+    local = np.take_along_axis(local, order, axis=1)
+    dist = np.take_along_axis(dist, order, axis=1)
     src = np.repeat(ids, kk)
     dst = ids[local.reshape(-1)]
     dd = dist.reshape(-1).astype(np.float32)
@@ -450,6 +463,18 @@ def knn_partition(
         np.savez(root / "cand" / f"r{r:06d}-p{p:05d}.npz", src=src[s:e], dst=dst[s:e], dist=dd[s:e])
     shutil.rmtree(d)  # the partition's copy of the vectors is no longer needed
     return {"items": int(m), "method": params["method"], "seconds": time.perf_counter() - t0}
+
+
+def _sq_dists(x: npt.NDArray[np.float32], nbr: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """Squared L2 distance from each row of ``x`` to its neighbours ``nbr`` (rows of ``x``),
+    summed in NumPy's fixed order (the same result on any machine and thread count)."""
+    out = np.empty(nbr.shape, np.float32)
+    step = max(1, (1 << 24) // max(1, nbr.shape[1] * x.shape[1]))
+    for s in range(0, nbr.shape[0], step):
+        e = min(nbr.shape[0], s + step)
+        diff = x[nbr[s:e]] - x[s:e, None, :]
+        out[s:e] = np.einsum("ijk,ijk->ij", diff, diff)
+    return out
 
 
 # ------------------------------------------------------------------------------------ 5 merge
@@ -686,13 +711,21 @@ def build_sharded_index(
     spec = _Spec(col, dim, label_column, metric)
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
-    eng = (
-        make_engine(engine, address=address, num_cpus=num_cpus, retries=retries)
-        if isinstance(engine, str)
-        else engine
-    )
+    if work_dir is not None and not Path(work_dir).is_dir():
+        raise InputError(
+            f"--work-dir {work_dir} is not a directory: create it first (on a cluster, one "
+            "that every node reads and writes)"
+        )
+    if partitions is not None and partitions > max(1, n // (k + 1)):
+        raise InputError(
+            f"--partitions {partitions} for {n:,} items: a partition needs more than k={k} "
+            f"items; use at most {max(1, n // (k + 1)):,} (or leave it to --worker-memory)"
+        )
+    if isinstance(engine, str) and engine == "local" and num_cpus is not None:
+        raise InputError("--num-cpus sizes a Ray started here: add --engine ray, or drop it")
     parent = Path(work_dir) if work_dir is not None else out_path.parent
     parent.mkdir(parents=True, exist_ok=True)
+    eng: Any = None if isinstance(engine, str) else engine
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.work-", dir=parent))
     bar = progress_bar(enabled=progress, total=6, desc="graphwalk index (sharded)", unit="stage")
 
@@ -710,6 +743,8 @@ def build_sharded_index(
             bar.set_postfix_str(name)
 
     try:
+        if isinstance(engine, str):  # inside the try: an interrupted start shuts Ray down
+            eng = make_engine(engine, address=address, num_cpus=num_cpus, retries=retries)
         stage("scan", t_start)
         # 2: sample, k-means, partitions
         t0 = time.perf_counter()
@@ -878,9 +913,10 @@ def build_sharded_index(
                 assign = levels["kmeans"].assignment if levels else None
                 built["knn"] = replace(graph, walk=walk_order(graph, assign))
                 if recall_sample and recall < 0.9:
+                    fewer = "--partitions" if partitions is not None else "a larger --worker-memory"
                     warnings.warn(
                         f"the sharded kNN graph has recall {recall:.3f} on {m_used} sampled "
-                        "items; raise --refine, or use fewer, larger partitions (--worker-memory)",
+                        f"items; raise --refine, or use fewer, larger partitions ({fewer})",
                         stacklevel=2,
                     )
             elif g == "er":
@@ -935,5 +971,5 @@ def build_sharded_index(
         if bar is not None:
             bar.close()
         shutil.rmtree(work, ignore_errors=True)
-        if isinstance(engine, str):
+        if isinstance(engine, str) and eng is not None:
             eng.close()

@@ -59,7 +59,8 @@ def register(sub: Any) -> None:
         "--label-column",
         metavar="NAME",
         help="the column of the --labels Parquet file holding the labels "
-        "(default: its only column; pandas index columns are always ignored)",
+        "(default: its only column; pandas index columns are always ignored); in a sharded "
+        "build, the shards' integer label column",
     )
     src.add_argument(
         "--data-dir",

@@ -74,13 +74,18 @@ def _batch_span(index: Any, stats: dict[str, Any], batch_size: int, k: int) -> N
 
 def _verified(rec: dict[str, Any] | None) -> str:
     if rec is None:
-        return "never (graphwalk inspect --verify checks every byte and records it)"
-    state = "ok" if rec.get("ok") else f"FAILED: {rec.get('error', '?')}"
-    return (
-        f"{state} at {rec.get('checked_utc', '?')} by graphwalk {rec.get('graphwalk_version', '?')}"
-        f" ({rec.get('files', '?')} files, {rec.get('bytes', 0):,} bytes in "
+        return (
+            "not for the current files (graphwalk inspect --verify checks every byte and "
+            "records it)"
+        )
+    when = (
+        f"at {rec.get('checked_utc', '?')} by graphwalk {rec.get('graphwalk_version', '?')} "
+        f"({rec.get('files', '?')} files, {rec.get('bytes', 0):,} bytes in "
         f"{rec.get('seconds', '?')} s)"
     )
+    if rec.get("ok"):
+        return f"ok {when}"
+    return f"FAILED {when}: {rec.get('error', '?')}"
 
 
 def _say_verification(index: Any) -> None:
@@ -123,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
             index.verify()
         finally:
             _say_verification(index)
+    else:
+        index.check_structure()  # an arrays index: every array is read below; ids must be in range
     stats = index_stats(index)
     stats["layout"] = index.layout
     stats["verification"] = index.verification

@@ -46,7 +46,7 @@ from graphwalk.index.types import Graph, Level, WalkOrder
 if TYPE_CHECKING:
     from graphwalk.index.artifact import GraphIndex
 
-__all__ = ["open_arrays", "save_arrays", "verify_arrays", "write_array"]
+__all__ = ["check_structure", "open_arrays", "save_arrays", "verify_arrays", "write_array"]
 
 
 def _fsync(path: Path) -> None:
@@ -274,6 +274,14 @@ def verify_arrays(index: GraphIndex, root: Path, m: Manifest) -> None:
                 f"array {fname} of index {root} fails its SHA-256 checksum: the file is "
                 "corrupted or was modified; rebuild the index"
             )
+    check_structure(index, root, m)
+
+
+def check_structure(index: GraphIndex, root: Path, m: Manifest) -> None:
+    """The structure of an arrays-layout index (ids in range, rows without self-loops or
+    repeats, walk orders, members), without the checksums: what anything that reads every
+    array anyway (``graphwalk inspect``) checks first, since out-of-range ids would send
+    compiled code outside its arrays."""
 
     def bad(fname: str, msg: str) -> IndexFormatError:
         return IndexFormatError(f"array {fname} of index {root}: {msg}; rebuild the index")

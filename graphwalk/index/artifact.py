@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from graphwalk._files import atomic_write
 from graphwalk.errors import IndexFormatError, InputError
-from graphwalk.index.arrays import open_arrays, save_arrays, verify_arrays
+from graphwalk.index.arrays import check_structure, open_arrays, save_arrays, verify_arrays
 from graphwalk.index.kernels import first_bad_row, group_members
 from graphwalk.index.storage import (
     ARRAYS_FORMAT_VERSION,
@@ -321,10 +321,30 @@ class GraphIndex:
             self._record(report)
         return report
 
+    def check_structure(self) -> None:
+        """An arrays-layout index's structure (every array read, no checksums): ids in range,
+        rows without self-loops or repeats, walk orders, members. A Parquet index's was checked
+        when it was read. Raises :class:`IndexFormatError` naming the first problem."""
+        if self.layout == "arrays" and self.path is not None:
+            check_structure(self, self.path, check_manifest(self.manifest, self.path / MANIFEST))
+
+    def _file_stats(self) -> dict[str, list[int]]:
+        """Each file's size and modification time: a record made for other files is stale."""
+        assert self.path is not None
+        out = {}
+        for fname in sorted(self.manifest.get("tables", {})):
+            try:
+                st = (self.path / fname).stat()
+                out[fname] = [int(st.st_size), int(st.st_mtime_ns)]
+            except OSError:
+                out[fname] = [-1, -1]
+        return out
+
     def _record(self, report: dict[str, Any]) -> None:
         import json
 
         assert self.path is not None
+        report["file_stats"] = self._file_stats()
         try:
             atomic_write(self.path / VERIFIED, json.dumps(report, indent=2) + "\n")
             report["recorded"] = True
@@ -335,18 +355,23 @@ class GraphIndex:
     @property
     def verification(self) -> dict[str, Any] | None:
         """The last recorded :meth:`verify` of these files (``verified.json``), or None when
-        there is none or it was made for other content (another fingerprint)."""
-        if self._verification is not None:
-            return self._verification
+        there is none, or it was made for other content: another fingerprint, or a file whose
+        size or modification time has changed since (checked at every call: a few ``stat``)."""
         if self.path is None:
             return None
-        import json
+        rec = self._verification
+        if rec is None:
+            import json
 
-        try:
-            rec = json.loads((self.path / VERIFIED).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(rec, dict) or rec.get("fingerprint") != self.fingerprint:
+            try:
+                rec = json.loads((self.path / VERIFIED).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+        if (
+            not isinstance(rec, dict)
+            or rec.get("fingerprint") != self.fingerprint
+            or rec.get("file_stats") != self._file_stats()
+        ):
             return None
         self._verification = rec
         return rec

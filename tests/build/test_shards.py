@@ -253,6 +253,17 @@ def test_missing_shards_and_bad_options(tmp_path, shards, capsys):
         build_sharded_index(folder, out=out, engine="spark")
     with pytest.raises(InputError, match="add --engine ray"):
         build_sharded_index(folder, out=out, address="localhost:6379")
+    with pytest.raises(InputError, match="--num-cpus sizes a Ray started here"):
+        build_sharded_index(folder, out=out, num_cpus=2)
+    with pytest.raises(InputError, match="--work-dir .*nowhere is not a directory"):
+        build_sharded_index(folder, out=out, work_dir=tmp_path / "nowhere")
+    with pytest.raises(InputError, match="--partitions 5000 for 6,000 items: .* at most 666"):
+        build_sharded_index(folder, out=out, k=8, partitions=5000)
+    np.save(tmp_path / "x.npy", np.zeros((10, 2), np.float32))
+    with pytest.raises(InputError, match="reads Parquet shards; for one .npy/.npz file drop"):
+        build_sharded_index(tmp_path / "x.npy", out=out)
+    (tmp_path / "x.npy").unlink()
+    assert not (tmp_path / "nowhere").exists()
     assert not out.exists() and _leftovers(tmp_path) == []
     capsys.readouterr()
     cases = [
@@ -301,3 +312,16 @@ def test_cli_builds_from_a_pattern_and_reports(shards, tmp_path, capsys):
     knn = next(g for g in m["graphs"] if g["name"] == "knn")
     assert knn["params"]["recall"] >= 0.9 and knn["params"]["refine"] == 1
     assert os.path.isdir(out) and _leftovers(tmp_path) == []
+
+
+def test_distances_are_recomputed_in_a_fixed_order():
+    """The partition search's distances are recomputed by NumPy (faiss's BLAS rounds by thread
+    count), so a partition gives the same candidates and distances wherever it runs."""
+    from graphwalk.build.shards import _sq_dists
+
+    x, _ = data(500, 8)
+    nbr = np.random.default_rng(0).integers(0, 500, (500, 6))
+    got = _sq_dists(x, nbr)
+    want = ((x[nbr] - x[:, None, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_array_equal(got, _sq_dists(x, nbr))

@@ -314,7 +314,7 @@ def test_cli_index_layout_inspect_verify_and_export(blobs, tmp_path, capsys):
     capsys.readouterr()
     assert main(["inspect", str(a)]) == 0
     out = capsys.readouterr().out
-    assert "format v2 arrays" in out and "verified: never" in out
+    assert "format v2 arrays" in out and "verified: not for the current files" in out
     assert main(["inspect", str(a), "--verify"]) == 0
     assert "verified: ok at" in capsys.readouterr().out
     assert main(["inspect", str(a), "--json"]) == 0
@@ -345,3 +345,36 @@ def test_cli_index_layout_inspect_verify_and_export(blobs, tmp_path, capsys):
     assert "fails its SHA-256 checksum" in capsys.readouterr().err
     assert main(["export", str(a), str(tmp_path / "c.gw"), "--layout", "parquet"]) == 2
     assert not (tmp_path / "c.gw").exists()
+
+
+def test_a_record_is_stale_once_a_file_changes_and_inspect_checks_the_structure(pair, capsys):
+    """After a verification, a byte changed in place (same size, same manifest): the record no
+    longer speaks for the files, and `graphwalk inspect` (which reads every array) refuses the
+    out-of-range id instead of reading outside its arrays."""
+    import os
+    import time as _time
+
+    _, _, a = pair
+    assert gw.GraphIndex.load(a).verify()["ok"]
+    assert gw.GraphIndex.load(a).verification["ok"]
+    f = a / _manifest(a)["graphs"][0]["arrays"]["indices"]  # the er graph over 12 clusters
+    arr = np.load(f)
+    arr[3] = 78  # a cluster id outside [0, 12)
+    raw = bytearray(f.read_bytes())
+    offset = len(raw) - arr.nbytes
+    raw[offset : offset + arr.nbytes] = arr.tobytes()
+    _time.sleep(0.01)
+    f.write_bytes(bytes(raw))
+    os.utime(f, ns=(_time.time_ns(), _time.time_ns()))
+    back = gw.GraphIndex.load(a)  # the headers are right: it opens
+    assert back.verification is None  # stale: a file changed since
+    with pytest.raises(IndexFormatError, match=r"outside \[0, 12\)"):
+        back.check_structure()
+    capsys.readouterr()
+    assert main(["inspect", str(a)]) == 2
+    err = capsys.readouterr().err
+    assert f.name in err and "outside [0, 12)" in err and err.count("\n") == 1
+    assert main(["inspect", str(a), "--verify"]) == 2
+    assert "SHA-256" in capsys.readouterr().err
+    rec = gw.GraphIndex.load(a).verification
+    assert rec is not None and rec["ok"] is False  # the failure is recorded for these files
