@@ -82,11 +82,9 @@ def synthetic_index(n: int, k: int, path: Path, layout: str) -> float:
 
 
 def _status(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-    return 0
+    from graphwalk.benchmark import _status as status  # the one reader of /proc/self/status
+
+    return status(key) or 0
 
 
 def child(path: str, graph: str, batches: int, hash_batches: int) -> dict[str, float | str]:

@@ -556,6 +556,27 @@ def refine_range(lo: int, hi: int, work: str, k: int, src_name: str, dst_name: s
 
 
 # ----------------------------------------------------------------------------------- 6 finish
+def _exact_chunked(
+    vectors: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], m: int, chunk: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The ``m`` nearest of all ``vectors`` (a memory map is enough: read ``chunk`` rows at a
+    time) to each of ``rows``, exact: ``(ids, squared distances)``, nearest first."""
+    import faiss
+
+    q = np.asarray(vectors[rows], np.float32)
+    best_d = np.full((rows.size, m), np.inf, np.float32)
+    best_i = np.full((rows.size, m), -1, np.int64)
+    for s in range(0, vectors.shape[0], chunk):
+        block = np.ascontiguousarray(vectors[s : s + chunk], np.float32)
+        d, i = faiss.knn(q, block, min(m, block.shape[0]))
+        d_all = np.concatenate([best_d, d], axis=1)
+        i_all = np.concatenate([best_i, i + s], axis=1)
+        order = np.argsort(d_all, axis=1, kind="stable")[:, :m]
+        best_d = np.take_along_axis(d_all, order, axis=1)
+        best_i = np.take_along_axis(i_all, order, axis=1)
+    return best_i, best_d
+
+
 def sharded_recall(
     vectors: npt.NDArray[np.float32],
     ids: npt.NDArray[np.integer],
@@ -568,22 +589,10 @@ def sharded_recall(
     chunks: a memory map is enough), on a seeded sample of rows (the sample of
     :func:`~graphwalk.build.graphs.knn_recall`, so the two builds are checked on the same
     items)."""
-    import faiss
-
     n, k = ids.shape
     m = min(sample, n)
     rows = np.sort(np.random.default_rng([int(seed), 0x7263]).choice(n, size=m, replace=False))
-    q = np.asarray(vectors[rows], np.float32)
-    best_d = np.full((m, k + 1), np.inf, np.float32)
-    best_i = np.full((m, k + 1), -1, np.int64)
-    for s in range(0, n, chunk):
-        block = np.ascontiguousarray(vectors[s : s + chunk], np.float32)
-        d, i = faiss.knn(q, block, min(k + 1, block.shape[0]))
-        d_all = np.concatenate([best_d, d], axis=1)
-        i_all = np.concatenate([best_i, i + s], axis=1)
-        order = np.argsort(d_all, axis=1, kind="stable")[:, : k + 1]
-        best_d = np.take_along_axis(d_all, order, axis=1)
-        best_i = np.take_along_axis(i_all, order, axis=1)
+    best_i, best_d = _exact_chunked(vectors, rows, k + 1, chunk)
     true_ids, _ = _drop_self(best_i, best_d, k, rows)
     found = np.asarray(ids[rows])
     hits = sum(np.intersect1d(a, b).size for a, b in zip(found, true_ids, strict=True))
@@ -597,20 +606,7 @@ def _fill_short_rows(
     short = np.flatnonzero((np.asarray(ids) < 0).any(axis=1))
     if not short.size:
         return 0
-    n = vectors.shape[0]
-    q = np.asarray(vectors[short], np.float32)
-    best_d = np.full((short.size, k + 1), np.inf, np.float32)
-    best_i = np.full((short.size, k + 1), -1, np.int64)
-    import faiss
-
-    for s in range(0, n, chunk):
-        block = np.ascontiguousarray(vectors[s : s + chunk], np.float32)
-        d, i = faiss.knn(q, block, min(k + 1, block.shape[0]))
-        d_all = np.concatenate([best_d, d], axis=1)
-        i_all = np.concatenate([best_i, i + s], axis=1)
-        order = np.argsort(d_all, axis=1, kind="stable")[:, : k + 1]
-        best_d = np.take_along_axis(d_all, order, axis=1)
-        best_i = np.take_along_axis(i_all, order, axis=1)
+    best_i, best_d = _exact_chunked(vectors, short, k + 1, chunk)
     fi, fd = _drop_self(best_i, best_d, k, short)
     ids[short], dist[short] = fi, fd
     return int(short.size)
