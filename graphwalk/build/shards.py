@@ -72,6 +72,8 @@ __all__ = ["ShardInfo", "build_sharded_index", "find_shards", "parse_bytes", "sc
 KNN_BYTES_PER_ITEM = 400
 DEFAULT_WORKER_MEMORY = 2 << 30
 MERGE_RANGE = 1 << 18  # items per merge task
+MAX_AUTO_REFINE = 4  # refine="auto": at most this many rounds ...
+MIN_REFINE_GAIN = 0.005  # ... stopping when one adds less recall than this
 
 
 @dataclass(frozen=True)
@@ -577,6 +579,27 @@ def _exact_chunked(
     return best_i, best_d
 
 
+def recall_truth(
+    vectors: npt.NDArray[np.float32], k: int, *, sample: int, seed: int, chunk: int = 1 << 20
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A seeded sample of rows (the sample of :func:`~graphwalk.build.graphs.knn_recall`, so
+    the two builds are checked on the same items) and their true ``k`` neighbours, by exact
+    search over all ``vectors`` (read in chunks: a memory map is enough)."""
+    n = vectors.shape[0]
+    m = min(sample, n)
+    rows = np.sort(np.random.default_rng([int(seed), 0x7263]).choice(n, size=m, replace=False))
+    best_i, best_d = _exact_chunked(vectors, rows, k + 1, chunk)
+    true_ids, _ = _drop_self(best_i, best_d, k, rows)
+    return rows, true_ids
+
+
+def recall_of(ids: Any, rows: npt.NDArray[np.int64], true_ids: npt.NDArray[np.int64]) -> float:
+    """The share of the sampled rows' true neighbours found in their lists ``ids[rows]``."""
+    found = np.asarray(ids[rows])
+    hits = sum(np.intersect1d(a, b).size for a, b in zip(found, true_ids, strict=True))
+    return hits / float(true_ids.size)
+
+
 def sharded_recall(
     vectors: npt.NDArray[np.float32],
     ids: npt.NDArray[np.integer],
@@ -585,18 +608,10 @@ def sharded_recall(
     seed: int,
     chunk: int = 1 << 20,
 ) -> tuple[float, int]:
-    """Recall of the kNN lists ``ids`` against exact search over all ``vectors`` (read in
-    chunks: a memory map is enough), on a seeded sample of rows (the sample of
-    :func:`~graphwalk.build.graphs.knn_recall`, so the two builds are checked on the same
-    items)."""
-    n, k = ids.shape
-    m = min(sample, n)
-    rows = np.sort(np.random.default_rng([int(seed), 0x7263]).choice(n, size=m, replace=False))
-    best_i, best_d = _exact_chunked(vectors, rows, k + 1, chunk)
-    true_ids, _ = _drop_self(best_i, best_d, k, rows)
-    found = np.asarray(ids[rows])
-    hits = sum(np.intersect1d(a, b).size for a, b in zip(found, true_ids, strict=True))
-    return hits / float(m * k), m
+    """Recall of the kNN lists ``ids`` against exact search over all ``vectors`` on a seeded
+    sample of rows: ``(recall, sample size)``."""
+    rows, truth = recall_truth(vectors, ids.shape[1], sample=sample, seed=seed, chunk=chunk)
+    return recall_of(ids, rows, truth), int(rows.size)
 
 
 def _fill_short_rows(
@@ -632,7 +647,8 @@ def build_sharded_index(
     worker_memory: int | str = DEFAULT_WORKER_MEMORY,
     partitions: int | None = None,
     overlap: int = 2,
-    refine: int = 1,
+    refine: int | str = "auto",
+    target_recall: float = 0.9,
     sample: int | None = None,
     recall_sample: int = 1000,
     seed: int = 0,
@@ -659,7 +675,9 @@ def build_sharded_index(
             partitions ``P`` grows until the largest, with its overlap, fits. ``partitions``
             sets ``P`` instead.
         overlap: how many nearest partitions each item's vector goes to (2: DiskANN's choice).
-        refine: rounds of neighbours-of-neighbours after the merge (0 for none).
+        refine: rounds of neighbours-of-neighbours after the merge (0 for none), or ``"auto"``
+            (default): rounds until the sampled recall reaches ``target_recall``, at most
+            4, stopping when a round adds less than 0.005 (one round without a recall sample).
         sample: rows k-means trains on (default ``max(100,000, 256 x clusters)``, at most all).
         recall_sample: items whose neighbours are checked against exact search (0: none).
         work_dir: where the stages' files go (default: beside ``out``); on a cluster, a path
@@ -675,7 +693,10 @@ def build_sharded_index(
     check_int("k", k, minimum=1)
     check_int("seed", seed, minimum=0)
     check_int("overlap", overlap, minimum=1)
-    check_int("refine", refine, minimum=0)
+    if refine != "auto":
+        if isinstance(refine, str):
+            raise InputError(f"refine should be 'auto' or a number of rounds, but got {refine!r}")
+        check_int("refine", refine, minimum=0)
     check_int("recall_sample", recall_sample, minimum=0)
     if partitions is not None:
         check_int("partitions", partitions, minimum=1)
@@ -827,24 +848,28 @@ def build_sharded_index(
             dist.flush()
             del ids, dist
             src_name, dst_name = "knn", "ref"
-            changed = []
-            for _ in range(refine if part_centroids.shape[0] > 1 else 0):
+            changed: list[int] = []
+            by_round: list[float] = []
+            truth = None
+            if recall_sample:
+                truth = recall_truth(vectors, k, sample=recall_sample, seed=seed)
+                by_round.append(recall_of(np.load(work / "knn_ids.npy", mmap_mode="r"), *truth))
+            auto = refine == "auto"
+            rounds = (MAX_AUTO_REFINE if truth is not None else 1) if auto else int(refine)
+            for _ in range(rounds if part_centroids.shape[0] > 1 else 0):
+                if auto and by_round and by_round[-1] >= target_recall:
+                    break
+                rcalls = [(lo, hi, str(work), k, src_name, dst_name) for _, lo, hi in ranges]
                 changed.append(
-                    int(
-                        sum(
-                            eng.map(
-                                refine_range,
-                                [
-                                    (lo, hi, str(work), k, src_name, dst_name)
-                                    for _, lo, hi in ranges
-                                ],
-                                desc="refine",
-                                show=progress,
-                            )
-                        )
-                    )
+                    int(sum(eng.map(refine_range, rcalls, desc="refine", show=progress)))
                 )
                 src_name, dst_name = dst_name, src_name
+                if truth is not None:
+                    got = np.load(work / f"{src_name}_ids.npy", mmap_mode="r")
+                    by_round.append(recall_of(got, *truth))
+                    if auto and by_round[-1] - by_round[-2] < MIN_REFINE_GAIN:
+                        break
+            counts["recall_by_round"] = [round(r, 5) for r in by_round]
             counts["refine_rows_changed"] = changed
             ids = np.load(work / f"{src_name}_ids.npy", mmap_mode="r")
             dist = np.load(work / f"{src_name}_dist.npy", mmap_mode="r")
@@ -880,11 +905,8 @@ def build_sharded_index(
         for g in kinds:
             if g == "knn":
                 ids_a = np.asarray(ids)
-                recall, m_used = (
-                    sharded_recall(vectors, ids_a, sample=recall_sample, seed=seed)
-                    if recall_sample
-                    else (float("nan"), 0)
-                )
+                recall = by_round[-1] if by_round else float("nan")
+                m_used = int(truth[0].size) if truth is not None else 0
                 params = {
                     "method": "partitioned",
                     "k": k,
@@ -893,6 +915,7 @@ def build_sharded_index(
                     "partitions": part_info["partitions"],
                     "overlap": part_info["overlap"],
                     "refine": len(counts["refine_rows_changed"]),
+                    "recall_by_round": counts.get("recall_by_round"),
                     "recall": round(recall, 5) if recall_sample else None,
                     "recall_sample": m_used,
                 }

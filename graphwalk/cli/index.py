@@ -128,9 +128,10 @@ def register(sub: Any) -> None:
     )
     sh.add_argument(
         "--refine",
-        type=int_in(0, 10),
-        metavar="R",
-        help="rounds of neighbours-of-neighbours after merging the partitions (default 1)",
+        type=_refine,
+        metavar="R|auto",
+        help="rounds of neighbours-of-neighbours after merging the partitions, 0 to 10, or "
+        "auto (default): until the sampled recall reaches 0.9 (at most 4 rounds)",
     )
     sh.add_argument(
         "--work-dir",
@@ -230,6 +231,13 @@ def register(sub: Any) -> None:
         help="progress bars on stderr (default: when stderr is a terminal)",
     )
     p.set_defaults(func=run)
+
+
+def _refine(text: str) -> int | str:
+    """``--refine``: ``auto`` or a number of rounds from 0 to 10."""
+    if text == "auto":
+        return text
+    return int_in(0, 10)(text)
 
 
 def _show_warning(
@@ -336,7 +344,7 @@ def _build_sharded(args: argparse.Namespace, show: bool) -> Any:
         num_cpus=args.num_cpus,
         worker_memory=args.worker_memory or "2G",
         partitions=args.partitions,
-        refine=1 if args.refine is None else args.refine,
+        refine="auto" if args.refine is None else args.refine,
         recall_sample=args.recall_sample,
         seed=args.seed,
         overwrite=args.overwrite,

@@ -2,6 +2,7 @@
 recall measured, deterministic, and every kind of bad shard refused with nothing left behind.
 (The Ray engine is tested in test_shards_ray.py, on one cluster for the module.)"""
 
+import itertools
 import json
 import os
 
@@ -325,3 +326,24 @@ def test_distances_are_recomputed_in_a_fixed_order():
     want = ((x[nbr] - x[:, None, :]) ** 2).sum(-1)
     np.testing.assert_allclose(got, want, rtol=1e-6)
     np.testing.assert_array_equal(got, _sq_dists(x, nbr))
+
+
+def test_refine_auto_adds_rounds_until_the_recall_target(tmp_path):
+    x, _ = data(spread=0.3)
+    folder = write_shards(tmp_path / "s", x)
+    kw = dict(k=10, knn_backend="exact", partitions=12, recall_sample=2000)
+    one = build_sharded_index(folder, out=tmp_path / "one.gw", refine=1, **kw).graphs["knn"]
+    auto = build_sharded_index(folder, out=tmp_path / "auto.gw", **kw).graphs["knn"]  # default
+    rounds = auto.params["recall_by_round"]
+    assert rounds[0] < 0.9 and auto.params["refine"] == len(rounds) - 1 >= 2
+    assert auto.params["recall"] == rounds[-1] >= one.params["recall"]
+    assert rounds[-1] >= 0.9 or rounds[-1] - rounds[-2] < 0.005 or len(rounds) == 5
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(rounds))  # a round never loses
+    assert one.params["recall_by_round"][:2] == rounds[:2]  # the same first round
+    # already above the target: no round is run
+    easy = build_sharded_index(folder, out=tmp_path / "easy.gw", target_recall=0.5, **kw).graphs[
+        "knn"
+    ]
+    assert easy.params["refine"] == 0 and easy.params["recall"] == rounds[0]
+    with pytest.raises(InputError, match="refine should be 'auto' or a number"):
+        build_sharded_index(folder, out=tmp_path / "bad.gw", refine="lots")
