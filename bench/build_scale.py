@@ -75,7 +75,7 @@ def child(args: argparse.Namespace) -> dict:
         graphs=["knn", "er"],
         k=10,
         worker_memory=args.worker_memory,
-        refine=args.refine,
+        refine=args.refine if args.refine == "auto" else int(args.refine),
         knn_backend=args.knn_backend,
         seed=0,
         overwrite=True,
@@ -93,6 +93,7 @@ def child(args: argparse.Namespace) -> dict:
         "knn_methods": sh["partitions"].get("knn_methods"),
         "recall": g.params["recall"],
         "refine_rows_changed": sh["counts"].get("refine_rows_changed"),
+        "recall_by_round": g.params.get("recall_by_round"),
         "workers": sh["workers"],
         "fingerprint": idx.fingerprint,
     }
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--engines", default="local,ray")
     ap.add_argument("--worker-memory", default="256M")
-    ap.add_argument("--refine", type=int, default=1)
+    ap.add_argument("--refine", default="1", help="rounds, or auto (the library's default)")
     ap.add_argument("--knn-backend", default="auto", help="inside each partition (default auto)")
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--record", default=str(HERE / "results" / "build-scale.md"))

@@ -272,6 +272,8 @@ def test_missing_shards_and_bad_options(tmp_path, shards, capsys):
         (["--dataset", "digits", "--engine", "local"], "--engine builds from Parquet shards"),
         (["--embeddings", str(folder / "part-000.parquet"), "--partitions", "3"], "add --engine"),
         (["--embeddings", str(folder), "--worker-memory", "lots"], "--worker-memory should be"),
+        (["--embeddings", str(folder), "--refine", "lots"], "argument --refine"),
+        (["--embeddings", str(folder), "--refine", "11"], "argument --refine"),
     ]
     for args, msg in cases:
         assert main(["index", *args, "--out", str(out)]) == 2
