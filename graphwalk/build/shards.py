@@ -743,6 +743,7 @@ def build_sharded_index(
     parent = Path(work_dir) if work_dir is not None else out_path.parent
     parent.mkdir(parents=True, exist_ok=True)
     eng: Any = None if isinstance(engine, str) else engine
+    written = False
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.work-", dir=parent))
     bar = progress_bar(enabled=progress, total=6, desc="graphwalk index (sharded)", unit="stage")
 
@@ -985,10 +986,15 @@ def build_sharded_index(
         from graphwalk.build.builder import _rewrite_manifest
 
         _rewrite_manifest(out_path, index.manifest)
+        written = True
         return index
     finally:
         if bar is not None:
             bar.close()
         shutil.rmtree(work, ignore_errors=True)
         if isinstance(engine, str) and eng is not None:
-            eng.close()
+            try:
+                eng.close()
+            except KeyboardInterrupt:
+                if not written:  # Ctrl-C while Ray shuts down: the index, if made, stands
+                    raise

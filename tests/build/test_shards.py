@@ -349,3 +349,28 @@ def test_refine_auto_adds_rounds_until_the_recall_target(tmp_path):
     assert easy.params["refine"] == 0 and easy.params["recall"] == rounds[0]
     with pytest.raises(InputError, match="refine should be 'auto' or a number"):
         build_sharded_index(folder, out=tmp_path / "bad.gw", refine="lots")
+
+
+def test_ctrl_c_while_the_engine_shuts_down_keeps_a_finished_index(shards, tmp_path, monkeypatch):
+    """Ray takes a second or two to shut down after the index is written: a Ctrl-C then must not
+    turn a complete index into an 'interrupted' build; before the write it still interrupts."""
+    from graphwalk.build import engines
+    from graphwalk.build import shards as shards_mod
+
+    class Slow(engines.LocalEngine):
+        def close(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(shards_mod, "make_engine", lambda *a, **kw: Slow())
+    folder, x, _ = shards
+    idx = build_sharded_index(folder, out=tmp_path / "a.gw", k=5, partitions=1)
+    assert gw.GraphIndex.load(tmp_path / "a.gw").n_items == len(x) == idx.n_items
+
+    class Broken(Slow):
+        def map(self, fn, calls, *, desc, show):
+            raise RuntimeError("a stage failed")
+
+    monkeypatch.setattr(shards_mod, "make_engine", lambda *a, **kw: Broken())
+    with pytest.raises(KeyboardInterrupt):  # the interrupt is not swallowed before the write
+        build_sharded_index(folder, out=tmp_path / "b.gw", k=5, partitions=1)
+    assert not (tmp_path / "b.gw").exists() and _leftovers(tmp_path) == []
