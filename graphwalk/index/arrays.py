@@ -37,6 +37,7 @@ import numpy.typing as npt
 from graphwalk.errors import IndexFormatError
 from graphwalk.index.kernels import first_bad_row, group_members
 from graphwalk.index.storage import (
+    GraphEntry,
     Manifest,
     TableEntry,
     file_digest,
@@ -46,7 +47,14 @@ from graphwalk.index.types import Graph, Level, WalkOrder
 if TYPE_CHECKING:
     from graphwalk.index.artifact import GraphIndex
 
-__all__ = ["check_structure", "open_arrays", "save_arrays", "verify_arrays", "write_array"]
+__all__ = [
+    "check_structure",
+    "graph_from_entry",
+    "open_arrays",
+    "save_arrays",
+    "verify_arrays",
+    "write_array",
+]
 
 
 def _fsync(path: Path) -> None:
@@ -238,21 +246,38 @@ def open_arrays(cls: type[GraphIndex], root: Path, raw: dict[str, Any], m: Manif
                 arr(a["walk_weights"], np.float32, (ne,)),
                 gm.walk.method,
             )
-        idx.graphs[gm.name] = Graph(
-            gm.name,
-            gm.kind,
+        idx.graphs[gm.name] = graph_from_entry(
+            gm,
             indptr,
             arr(a["indices"], np.int32, (ne,)),
             arr(a["weights"], np.float32, (ne,)),
-            level=gm.level if gm.kind == "cluster" else None,
-            space=gm.space if gm.kind == "item" else None,
-            directed=gm.directed,
-            params=dict(gm.params),
-            walk=walk,
+            walk,
         )
     idx.manifest = raw
     idx.path = root
     return idx
+
+
+def graph_from_entry(
+    gm: GraphEntry,
+    indptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
+    weights: npt.NDArray[np.float32],
+    walk: WalkOrder | None,
+) -> Graph:
+    """A stored graph from its manifest entry and its arrays (both layouts)."""
+    return Graph(
+        gm.name,
+        gm.kind,
+        indptr,
+        indices,
+        weights,
+        level=gm.level if gm.kind == "cluster" else None,
+        space=gm.space if gm.kind == "item" else None,
+        directed=gm.directed,
+        params=dict(gm.params),
+        walk=walk,
+    )
 
 
 def _ends(indptr: npt.NDArray[np.int64], total: int, root: Path, fname: str, what: str) -> None:

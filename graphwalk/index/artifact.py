@@ -24,7 +24,13 @@ import numpy.typing as npt
 
 from graphwalk._files import atomic_write
 from graphwalk.errors import IndexFormatError, InputError
-from graphwalk.index.arrays import check_structure, open_arrays, save_arrays, verify_arrays
+from graphwalk.index.arrays import (
+    check_structure,
+    graph_from_entry,
+    open_arrays,
+    save_arrays,
+    verify_arrays,
+)
 from graphwalk.index.kernels import first_bad_row, group_members
 from graphwalk.index.storage import (
     ARRAYS_FORMAT_VERSION,
@@ -494,18 +500,7 @@ class GraphIndex:
             walk = None
             if gm.walk is not None:
                 walk = _read_walk(root, gm, items, tables, nn_, ne, indptr, dst)
-            idx.graphs[gm.name] = Graph(
-                gm.name,
-                gm.kind,
-                indptr,
-                dst,
-                weights,
-                level=gm.level if gm.kind == "cluster" else None,
-                space=gm.space if gm.kind == "item" else None,
-                directed=gm.directed,
-                params=dict(gm.params),
-                walk=walk,
-            )
+            idx.graphs[gm.name] = graph_from_entry(gm, indptr, dst, weights, walk)
         idx.manifest = raw
         idx.path = root
         return idx
