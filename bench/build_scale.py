@@ -10,15 +10,22 @@ size). Recorded per run: each stage's seconds, the driver's peak memory per stag
 against exact search on 1,000 items, the partitions, and whether both engines built the same
 index (the fingerprint of its tables).
 
-The cost model: each stage's seconds fitted as ``a + b * n`` over the sizes (least squares), per
-engine; the distributed stages (sample, assign, partition kNN, merge) divide by the workers,
-the driver's (scan, finish, write) do not. Its error is stated on the largest size measured, with
-the model fitted without it. Predictions for 100M and 1B items at 64 and 768 dimensions (the
-distance work scales with the dimension) on N workers of one CPU each are set beside autofaiss
-on Spark (5.55B x 768 in 6 h on 10 x 16-core nodes) and faiss's distributed k-means (50M points
-to 1M centroids in 899 s).
+The cost models, per engine: each stage's seconds fitted as ``a + b * n`` over the sizes
+(non-negative least squares), and the same with a k-means term in the sample stage
+(``c * rows * centroids``: the driver's k-means trains on ``max(100,000, 256 x clusters)`` rows,
+so with n/1,000 clusters it grows as n^2). The distributed stages (assign, partition kNN, merge)
+divide by the workers; the sample stage (its k-means) and the driver's (scan, finish, write) do
+not. Each model's error is stated on the largest size measured, fitted without it. Predictions
+for 100M and 1B items at 64 and 768 dimensions (the distance work scales with the dimension) on
+N workers of one CPU each, with n/1,000 clusters and with 10,000, are set beside autofaiss on
+Spark (5.55B x 768 in 6 h on 10 x 16-core nodes) and faiss's distributed k-means (50M points to
+1M centroids in 899 s). ``--merge`` adds the runs of an earlier record, so that one size can be
+measured at a time; each run says when and at which commit it was made.
 
-    python bench/build_scale.py                          # 300k, 1M, 3M (about 30 min on 2 cores)
+    python bench/build_scale.py                          # 300k, 1M, 3M (about 50 min on 2 cores)
+    python bench/build_scale.py --sizes 10000000 --engines ray --merge bench/results/build-scale.json
+                                                         # a size added to the record (10M: ~1.5 h)
+    python bench/build_scale.py --render --merge bench/results/build-scale.json   # tables only
     python bench/build_scale.py --sizes 100000,300000    # quick
 """
 
@@ -30,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +48,7 @@ sys.path.insert(0, str(HERE))
 from graphwalk.benchmark import Table  # noqa: E402
 
 STAGES = ["scan", "sample", "assign", "partition_knn", "merge", "finish", "write"]
-PARALLEL = {"sample", "assign", "partition_knn", "merge"}
+PARALLEL = {"assign", "partition_knn", "merge"}
 SHARD_ROWS = 250_000
 
 
@@ -109,40 +117,217 @@ def run_child(n: int, engine: str, shards: Path, out: Path, a: argparse.Namespac
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def fit(ns: list[int], ts: list[float]) -> tuple[float, float]:
-    """``t = a + b n`` by least squares (a line through one point: b = t / n)."""
+def clusters_of(n: float) -> float:
+    """The benchmark's k-means level: n/1,000 clusters (at least 10)."""
+    return max(10.0, n // 1000)
+
+
+def kmeans_work(n: float, clusters: float | None = None) -> float:
+    """Rows x centroids of the driver's k-means: it trains on ``max(100,000, 256 x clusters)``
+    rows of the sample (at most all), so with clusters growing as n/1,000 it grows as n^2."""
+    c = clusters_of(n) if clusters is None else clusters
+    return min(n, max(100_000.0, 256.0 * c)) * c
+
+
+def features(stage: str, n: float, clusters: float | None = None, kind: str = "kmeans") -> list:
+    """The terms of one stage's cost: ``a + b n`` (``kind="linear"``); the sample stage adds
+    ``c x rows x centroids`` of its k-means (``kind="kmeans"``)."""
+    if kind == "kmeans" and stage == "sample":
+        return [1.0, n, kmeans_work(n, clusters)]
+    return [1.0, n]
+
+
+def fit(stage: str, ns: list[int], ts: list[float], kind: str = "kmeans") -> list[float]:
+    """Non-negative least squares of the stage's seconds on its terms (scaled to one so that
+    no column dominates; one point fits the last term through it)."""
+    from scipy.optimize import nnls
+
+    X = np.asarray([features(stage, n, kind=kind) for n in ns], float)
+    y = np.asarray(ts, float)
     if len(ns) == 1:
-        return 0.0, ts[0] / ns[0]
-    b, a = np.polyfit(np.asarray(ns, float), np.asarray(ts, float), 1)
-    return float(max(a, 0.0)), float(max(b, 0.0))
+        coef = np.zeros(X.shape[1])
+        coef[-1] = y[0] / X[0, -1]
+        return coef.tolist()
+    scale = X.max(axis=0)
+    coef, _ = nnls(X / scale, y)
+    return (coef / scale).tolist()
 
 
 def model(
-    runs: list[dict], engine: str, exclude: int | None = None
-) -> dict[str, tuple[float, float]]:
+    runs: list[dict], engine: str, exclude: int | None = None, kind: str = "kmeans"
+) -> dict[str, list[float]]:
     pts = [r for r in runs if r["engine"] == engine and r["n"] != exclude]
-    return {s: fit([r["n"] for r in pts], [r["timings"].get(s, 0.0) for r in pts]) for s in STAGES}
+    return {
+        s: fit(s, [r["n"] for r in pts], [r["timings"].get(s, 0.0) for r in pts], kind)
+        for s in STAGES
+    }
+
+
+def stage_cost(m: dict[str, list[float]], s: str, n: float, clusters: float | None = None) -> float:
+    kind = "kmeans" if len(m["sample"]) == 3 else "linear"
+    return float(np.dot(m[s], features(s, n, clusters, kind)))
 
 
 def predict(
-    m: dict[str, tuple[float, float]],
+    m: dict[str, list[float]],
     n: float,
     workers: int,
     measured_workers: int,
     dim_scale: float = 1.0,
+    clusters: float | None = None,
 ) -> float:
     """Seconds for ``n`` items on ``workers`` one-CPU workers, from a model measured with
     ``measured_workers``; distance work (partition kNN, merge's refinement, assignment, finish's
-    recall) scales with ``dim_scale``."""
+    recall, the k-means) scales with ``dim_scale``. The distributed stages divide by the
+    workers; the sample stage (its k-means runs on the driver) and the driver's stages do not."""
     t = 0.0
-    for s, (a, b) in m.items():
-        cost = a + b * n
-        if s in ("partition_knn", "merge", "assign", "finish"):
+    for s in m:
+        cost = stage_cost(m, s, n, clusters)
+        if s in ("partition_knn", "merge", "assign", "finish", "sample"):
             cost *= dim_scale
         if s in PARALLEL:
             cost *= measured_workers / workers
         t += cost
     return t
+
+
+def load_runs(paths: list[str]) -> list[dict]:
+    """Runs recorded by earlier invocations (their JSON), each tagged with when it was
+    recorded if it does not say."""
+    runs = []
+    for p in paths:
+        d = json.loads(Path(p).read_text())
+        for r in d["runs"]:
+            r.setdefault("recorded", d["machine"]["date_utc"])
+            r.setdefault("commit", "?")
+            runs.append(r)
+    return runs
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dict]:
+    """The stage tables, the cost models' errors and their predictions; the fits."""
+    runs = sorted(runs, key=lambda r: (r["n"], r["engine"]))
+    engines = sorted({r["engine"] for r in runs})
+    tables = []
+    t = Table(
+        f"the sharded build per stage (seconds), {a.dim}-d, worker memory {a.worker_memory}, "
+        f"refine {a.refine}, {a.cpus} CPUs",
+        ["items", "engine", "partitions", "largest", "recall", *STAGES, "total",
+         "same index", "recorded (commit)"],
+    )  # fmt: skip
+    mem = Table(
+        "the driver's peak memory per stage (MiB; Ray's workers are not included)",
+        ["items", "engine", *STAGES[:-1], "peak"],
+    )
+    for r in runs:
+        other = [q for q in runs if q["n"] == r["n"] and q is not r]
+        same = (
+            "-" if not other else ("yes" if other[0]["fingerprint"] == r["fingerprint"] else "no")
+        )
+        t.add(
+            f"{r['n']:,}", r["engine"], r["partitions"], f"{r['largest_partition']:,}",
+            r["recall"], *[r["timings"].get(s, 0.0) for s in STAGES], r["timings"]["total"],
+            same, f"{r.get('recorded', '?')} ({r.get('commit', '?')})",
+        )  # fmt: skip
+        pk = r["peak_rss_mib"] or {}
+        mem.add(
+            f"{r['n']:,}", r["engine"], *[pk.get(s, "-") for s in STAGES[:-1]],
+            max(pk.values()) if pk else "-",
+        )  # fmt: skip
+    t.notes.append(
+        "same index: the two engines' tables are identical (fingerprint); NN-descent inside a "
+        "partition is multi-threaded and not bit-reproducible, so 'no' is possible where it ran"
+    )
+    tables += [t, mem]
+
+    err = Table(
+        "cost models: error on each engine's largest size when fitted without it",
+        ["engine", "fitted on", "largest", "measured (s)", "linear: predicted (s)", "error",
+         "with the k-means term: predicted (s)", "error"],
+    )  # fmt: skip
+    per_stage = Table(
+        "the same, per stage (seconds at the largest size)",
+        ["engine", "stage", "measured", "linear", "with the k-means term"],
+    )
+    pred = Table(
+        "predictions of the model fitted on every size, on N one-CPU workers (hours)",
+        ["engine", "k-means level", "100M x 64, 16 workers", "100M x 64, 160 workers",
+         "1B x 64, 160 workers", "5.55B x 768, 160 workers", "of which the driver's k-means "
+         "(1B x 64)"],
+    )  # fmt: skip
+    fits = {}
+    for engine in engines:
+        mine = [r for r in runs if r["engine"] == engine]
+        workers = mine[0]["workers"]
+        largest = max(r["n"] for r in mine)
+        last = next(r for r in mine if r["n"] == largest)
+        rest = [r for r in mine if r["n"] != largest]
+        if rest:
+            lin = model(runs, engine, exclude=largest, kind="linear")
+            km = model(runs, engine, exclude=largest) if len(rest) >= 3 else None
+            measured = last["timings"]["total"]
+            p_lin = predict(lin, largest, workers, workers)
+            p_km = predict(km, largest, workers, workers) if km else float("nan")
+            err.add(
+                engine, ", ".join(f"{r['n']:,}" for r in rest), f"{largest:,}",
+                round(measured, 1), round(p_lin, 1), f"{(p_lin - measured) / measured:+.0%}",
+                round(p_km, 1) if km else "- (needs 3 sizes)",
+                f"{(p_km - measured) / measured:+.0%}" if km else "-",
+            )  # fmt: skip
+            for s in STAGES:
+                per_stage.add(
+                    engine, s, last["timings"].get(s, 0.0), stage_cost(lin, s, largest),
+                    stage_cost(km, s, largest) if km else "-",
+                )  # fmt: skip
+        full = model(runs, engine) if len(mine) >= 3 else model(runs, engine, kind="linear")
+        fits[engine] = full
+        for label, c in (("n/1,000 clusters", None), ("10,000 clusters", 10_000.0)):
+
+            def hours(
+                n: float,
+                w: int,
+                dim_scale: float = 1.0,
+                c: float | None = c,
+                m: dict = full,
+                mw: int = workers,
+            ) -> str:
+                return f"{predict(m, n, w, mw, dim_scale, c) / 3600:,.2f}"
+
+            km_1b = stage_cost(full, "sample", 1e9, c) / 3600
+            pred.add(
+                engine, label, hours(1e8, 16), hours(1e8, 160), hours(1e9, 160),
+                hours(5.55e9, 160, 768 / a.dim), f"{km_1b:,.2f}",
+            )  # fmt: skip
+    err.notes.append(
+        "linear: every stage a + b x items. With the k-means term the sample stage adds "
+        "c x rows x centroids of the driver's k-means (it trains on max(100,000, 256 x "
+        "clusters) rows, so with n/1,000 clusters it grows as n^2); non-negative least squares"
+    )
+    pred.notes += [
+        "anchors: autofaiss on Spark built 5.55B x 768 in 6 h on 10 x 16-core nodes (160 "
+        "cores); faiss's distributed k-means trained 50M points to 1M centroids in 899 s",
+        "the model assumes the distributed stages (assign, partition kNN, merge) scale "
+        "perfectly with workers; the sample stage's k-means and the driver's stages (scan, "
+        "finish: recall, walk order, cluster graphs; write) run on one driver with this "
+        "machine's CPUs. With n/1,000 clusters the k-means at 1B would train 1M centroids on "
+        "256M rows (65 GB at 64-d): a driver does not hold that, so that column says why a "
+        "fixed cluster count (or --sample) is the setting at that scale",
+        "at 1B the driver also holds the kNN lists (80 bytes per item at k=10), the next "
+        "limit to meet",
+    ]
+    tables += [err, per_stage, pred]
+    return tables, fits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,6 +342,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--knn-backend", default="auto", help="inside each partition (default auto)")
     ap.add_argument("--cpus", type=int, default=2)
     ap.add_argument("--record", default=str(HERE / "results" / "build-scale.md"))
+    ap.add_argument(
+        "--merge",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help="add the runs of an earlier record (its .json; repeatable); a run of the same size "
+        "and engine made now, or in a later --merge file, replaces it. Use the same "
+        "--dim/--worker-memory/--refine/--cpus as those runs: the tables' titles take them",
+    )
+    ap.add_argument(
+        "--render", action="store_true", help="build nothing: the tables of the --merge runs"
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--engine", help=argparse.SUPPRESS)
@@ -166,10 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.child:
         print(json.dumps(child(a)))
         return 0
-    sizes = [int(s) for s in a.sizes.split(",")]
+    if a.render and not a.merge:
+        ap.error("--render needs --merge JSON (the runs to render)")
+    sizes = [] if a.render else [int(s) for s in a.sizes.split(",")]
     engines = a.engines.split(",")
-    work = Path(tempfile.mkdtemp(prefix="gw-build-scale-"))
     runs: list[dict] = []
+    commit = git_commit()
+    work = Path(tempfile.mkdtemp(prefix="gw-build-scale-"))
     try:
         for n in sizes:
             print(f"writing {n:,} x {a.dim} shards ...", flush=True)
@@ -178,77 +378,21 @@ def main(argv: list[str] | None = None) -> int:
             for engine in engines:
                 print(f"  building on {engine} ...", flush=True)
                 r = run_child(n, engine, shards, work / f"{n}-{engine}.gw", a)
+                r["commit"] = commit
+                r["recorded"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
                 runs.append(r)
                 print(f"  {json.dumps(r)}", flush=True)
                 shutil.rmtree(work / f"{n}-{engine}.gw", ignore_errors=True)
             shutil.rmtree(shards)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    tables = []
-    t = Table(
-        f"the sharded build per stage, {a.dim}-d, worker memory {a.worker_memory}, "
-        f"refine {a.refine}, {a.cpus} CPUs",
-        ["items", "engine", "partitions", "largest", "recall", *[f"{s} (s)" for s in STAGES],
-         "total (s)", "peak MiB (driver)", "same index"],
-    )  # fmt: skip
-    for r in runs:
-        other = [q for q in runs if q["n"] == r["n"] and q is not r]
-        same = (
-            "-" if not other else ("yes" if other[0]["fingerprint"] == r["fingerprint"] else "no")
-        )
-        t.add(
-            f"{r['n']:,}", r["engine"], r["partitions"], f"{r['largest_partition']:,}",
-            r["recall"], *[r["timings"].get(s, 0.0) for s in STAGES], r["timings"]["total"],
-            max(r["peak_rss_mib"].values()) if r["peak_rss_mib"] else "-", same,
-        )  # fmt: skip
-    t.notes.append(
-        "same index: the two engines' tables are identical (fingerprint); NN-descent inside a "
-        "partition is multi-threaded and not bit-reproducible, so 'no' is expected where it ran"
-    )
-    tables.append(t)
-    m = Table(
-        "cost model: seconds = a + b x items per stage; error on the largest size when fitted "
-        "without it; predictions on N one-CPU workers",
-        ["engine", "fitted on", "predicted " + f"{sizes[-1]:,}" + " (s)", "measured (s)",
-         "error", "100M x 64, 16 workers", "100M x 64, 160 workers", "1B x 64, 160 workers",
-         "5.55B x 768, 160 workers"],
-    )  # fmt: skip
-    fits = {}
-    for engine in engines:
-        mine = [r for r in runs if r["engine"] == engine]
-        if not mine:
-            continue
-        workers = mine[0]["workers"]
-        largest = max(r["n"] for r in mine)
-        held_out = model(runs, engine, exclude=largest) if len(mine) > 1 else None
-        full = model(runs, engine)
-        fits[engine] = {s: {"a": ab[0], "b": ab[1]} for s, ab in full.items()}
-        measured = next(r["timings"]["total"] for r in mine if r["n"] == largest)
-        pred = predict(held_out, largest, workers, workers) if held_out else float("nan")
-        err = (pred - measured) / measured if held_out else float("nan")
-
-        def hours(
-            n: float, w: int, dim_scale: float = 1.0, full: dict = full, workers: int = workers
-        ) -> str:
-            return f"{predict(full, n, w, workers, dim_scale) / 3600:.2f} h"
-
-        m.add(
-            engine,
-            ", ".join(f"{r['n']:,}" for r in mine if r["n"] != largest) or "-",
-            round(pred, 1), round(measured, 1), f"{err:+.0%}" if held_out else "-",
-            hours(1e8, 16), hours(1e8, 160), hours(1e9, 160), hours(5.55e9, 160, 768 / a.dim),
-        )  # fmt: skip
-    m.notes += [
-        "anchors: autofaiss on Spark built 5.55B x 768 in 6 h on 10 x 16-core nodes (160 "
-        "cores); faiss's distributed k-means trained 50M points to 1M centroids in 899 s. "
-        "graphwalk trains its k-means on a sample (100,000 rows or 256 per cluster), so its "
-        "k-means cost does not grow with the items; the anchors' does",
-        "the model assumes the distributed stages scale perfectly with workers and that the "
-        "driver's stages (scan, the k-means on the sample, finish: recall, walk order, cluster "
-        "graphs; write) stay on one machine; at 1B the driver holds the kNN lists (80 bytes per "
-        "item at k=10), which is the first limit to meet",
-    ]
-    tables.append(m)
+    seen = {(r["n"], r["engine"]) for r in runs}
+    for path in reversed(a.merge):  # a later file's run of a size and engine wins
+        for r in load_runs([path]):
+            if (r["n"], r["engine"]) not in seen:
+                seen.add((r["n"], r["engine"]))
+                runs.append(r)
+    tables, fits = tables_of(runs, a)
     body = "\n\n".join(x.markdown() for x in tables)
     print(body)
     from graphwalk.benchmark import record_markdown
@@ -258,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "the cost of growing: the sharded build",
         body,
         command="python bench/build_scale.py " + " ".join(argv or sys.argv[1:]),
-        data={"runs": runs, "fits": fits, "sizes": sizes},
+        data={"runs": runs, "fits": fits, "sizes": sorted({r["n"] for r in runs})},
     )
     return 0
 

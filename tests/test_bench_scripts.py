@@ -308,3 +308,22 @@ def test_bench_build_scale_records_stages_and_the_cost_model(tmp_path):
     assert set(data["fits"]["local"]) >= {"partition_knn", "merge"}
     text = out.read_text()
     assert "cost model" in text and "5.55B x 768" in text
+    assert "needs 3 sizes" in text  # the k-means term is not fitted on two points
+    # a third size merged with the recorded two: the model with the k-means term, held out
+    out3 = tmp_path / "build3.md"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "build_scale.py"), "--sizes", "24000",
+         "--engines", "local", "--knn-backend", "exact", "--worker-memory", "4M",
+         "--merge", str(out.with_suffix(".json")), "--record", str(out3)],
+        check=True, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    data3 = json.loads(out3.with_suffix(".json").read_text())
+    assert sorted(r["n"] for r in data3["runs"]) == [8000, 16000, 24000]
+    assert all(r["commit"] and r["recorded"] for r in data3["runs"])
+    assert len(data3["fits"]["local"]["sample"]) == 3  # a + b n + c rows x centroids
+    assert "k-means level" in out3.read_text()
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "build_scale.py"), "--render"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--render needs --merge" in bad.stderr
