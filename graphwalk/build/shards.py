@@ -678,7 +678,9 @@ def build_sharded_index(
         refine: rounds of neighbours-of-neighbours after the merge (0 for none), or ``"auto"``
             (default): rounds until the sampled recall reaches ``target_recall``, at most
             4, stopping when a round adds less than 0.005 (one round without a recall sample).
-        sample: rows k-means trains on (default ``max(100,000, 256 x clusters)``, at most all).
+        sample: rows k-means trains on (default ``max(100,000, 256 x clusters)``, at most all;
+            CLI ``--kmeans-sample``). The driver's k-means costs rows x clusters, so with many
+            clusters it is the build's largest serial stage: fewer rows make it cheaper.
         recall_sample: items whose neighbours are checked against exact search (0: none).
         work_dir: where the stages' files go (default: beside ``out``); on a cluster, a path
             every node can read and write.
@@ -725,6 +727,14 @@ def build_sharded_index(
         raise InputError(f"k={k} neighbours asked for, but the shards hold only {n} items")
     if clusters is not None and clusters > n:
         raise InputError(f"cannot make {clusters} clusters from {n} items; use fewer")
+    if sample is not None:
+        check_int("sample", sample, minimum=1)
+        if clusters is not None and sample < clusters:
+            raise InputError(
+                f"--kmeans-sample {sample:,} rows cannot train {clusters:,} clusters: give at "
+                f"least {clusters:,} (faiss asks for 39 per cluster: {39 * clusters:,}), or "
+                "fewer --clusters"
+            )
     spec = _Spec(col, dim, label_column, metric)
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}

@@ -134,6 +134,13 @@ def register(sub: Any) -> None:
         "auto (default): until the sampled recall reaches 0.9 (at most 4 rounds)",
     )
     sh.add_argument(
+        "--kmeans-sample",
+        type=int_in(1),
+        metavar="ROWS",
+        help="rows the --clusters k-means trains on, on the driver (default max(100,000, 256 "
+        "per cluster)); it costs rows x clusters, so fewer make a build of many clusters faster",
+    )
+    sh.add_argument(
         "--work-dir",
         metavar="DIR",
         help="where the stages' files go (default: beside --out); on a cluster, a directory "
@@ -313,6 +320,7 @@ def _sharded(args: argparse.Namespace) -> bool:
         ("--work-dir", args.work_dir),
         ("--worker-memory", args.worker_memory),
         ("--refine", args.refine),
+        ("--kmeans-sample", args.kmeans_sample),
     ):
         if value is not None:
             raise InputError(
@@ -346,6 +354,7 @@ def _build_sharded(args: argparse.Namespace, show: bool) -> Any:
         partitions=args.partitions,
         refine="auto" if args.refine is None else args.refine,
         recall_sample=args.recall_sample,
+        sample=args.kmeans_sample,
         seed=args.seed,
         overwrite=args.overwrite,
         layout=args.layout,

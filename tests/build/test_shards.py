@@ -258,6 +258,10 @@ def test_missing_shards_and_bad_options(tmp_path, shards, capsys):
         build_sharded_index(folder, out=out, num_cpus=2)
     with pytest.raises(InputError, match="--work-dir .*nowhere is not a directory"):
         build_sharded_index(folder, out=out, work_dir=tmp_path / "nowhere")
+    with pytest.raises(InputError, match="--kmeans-sample 5 rows cannot train 8 clusters"):
+        build_sharded_index(folder, out=out, clusters=8, sample=5)
+    with pytest.raises(InputError, match="sample should be"):
+        build_sharded_index(folder, out=out, clusters=8, sample=0)
     with pytest.raises(InputError, match="--partitions 5000 for 6,000 items: .* at most 666"):
         build_sharded_index(folder, out=out, k=8, partitions=5000)
     np.save(tmp_path / "x.npy", np.zeros((10, 2), np.float32))
@@ -274,6 +278,7 @@ def test_missing_shards_and_bad_options(tmp_path, shards, capsys):
         (["--embeddings", str(folder), "--worker-memory", "lots"], "--worker-memory should be"),
         (["--embeddings", str(folder), "--refine", "lots"], "argument --refine"),
         (["--embeddings", str(folder), "--refine", "11"], "argument --refine"),
+        (["--dataset", "digits", "--kmeans-sample", "500"], "--kmeans-sample is an option"),
     ]
     for args, msg in cases:
         assert main(["index", *args, "--out", str(out)]) == 2
@@ -302,6 +307,8 @@ def test_cli_builds_from_a_pattern_and_reports(shards, tmp_path, capsys):
             "1M",
             "--refine",
             "1",
+            "--kmeans-sample",
+            "2000",
             "--out",
             str(out),
             "--json",
@@ -314,6 +321,8 @@ def test_cli_builds_from_a_pattern_and_reports(shards, tmp_path, capsys):
     assert parts["partitions"] > 2 and parts["worker_memory"] == 1 << 20
     knn = next(g for g in m["graphs"] if g["name"] == "knn")
     assert knn["params"]["recall"] >= 0.9 and knn["params"]["refine"] == 1
+    assert m["build"]["sharded"]["sample"] == 2000  # --kmeans-sample
+    assert m["levels"][0]["params"]["trained_on_sample"] == 2000
     assert os.path.isdir(out) and _leftovers(tmp_path) == []
 
 
