@@ -98,6 +98,8 @@ def child(args: argparse.Namespace) -> dict:
         "peak_rss_mib": sh["peak_rss_mib"],
         "partitions": sh["partitions"]["partitions"],
         "largest_partition": sh["partitions"]["sizes"]["max"],
+        "largest_estimate_mib": sh["partitions"]["tried"][-1]["bytes"] / 2**20,
+        "knn_task_peak_mib": sh["partitions"].get("knn_task_peak_mib"),
         "knn_methods": sh["partitions"].get("knn_methods"),
         "recall": g.params["recall"],
         "refine_rows_changed": sh["counts"].get("refine_rows_changed"),
@@ -227,9 +229,11 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
          "same index", "recorded (commit)"],
     )  # fmt: skip
     mem = Table(
-        "the driver's peak memory per stage (MiB; Ray's workers are not included)",
-        ["items", "engine", *STAGES[:-1], "peak"],
-    )
+        "the driver's peak memory per stage (MiB), and the partition kNN task's own: the "
+        "estimate that sized the partitions against the largest rise of a task's process",
+        ["items", "engine", *STAGES[:-1], "driver's peak", "worker memory",
+         "largest partition's estimate", "a kNN task's peak rise"],
+    )  # fmt: skip
     for r in runs:
         other = [q for q in runs if q["n"] == r["n"] and q is not r]
         same = (
@@ -241,9 +245,11 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
             same, f"{r.get('recorded', '?')} ({r.get('commit', '?')})",
         )  # fmt: skip
         pk = r["peak_rss_mib"] or {}
+        est = r.get("largest_estimate_mib")
         mem.add(
             f"{r['n']:,}", r["engine"], *[pk.get(s, "-") for s in STAGES[:-1]],
-            max(pk.values()) if pk else "-",
+            max(pk.values()) if pk else "-", a.worker_memory,
+            "-" if est is None else round(est, 1), r.get("knn_task_peak_mib") or "-",
         )  # fmt: skip
     t.notes.append(
         "same index: the two engines' tables are identical (fingerprint); NN-descent inside a "

@@ -55,13 +55,26 @@ def _reset_peak() -> bool:
         return False
 
 
+# The peak a nested measure() found before restarting the count, so that the enclosing
+# take_peak_rss_mib still sees it (a task measured inside a stage of the same process).
+_held_peak = 0
+
+
+def _hold_peak() -> None:
+    global _held_peak
+    _held_peak = max(_held_peak, _status("VmHWM:") or 0)
+
+
 def take_peak_rss_mib() -> float | None:
     """The peak resident memory of this process since the last call (or since it started), in
-    MiB, and the count restarted; None where Linux's /proc does not allow it."""
+    MiB, and the count restarted; None where Linux's /proc does not allow it. A
+    :func:`measure` inside the interval does not hide an earlier peak."""
+    global _held_peak
     hwm = _status("VmHWM:")
     if hwm is None or not _reset_peak():
         return None
-    return hwm / 2**20
+    peak, _held_peak = max(hwm, _held_peak), 0
+    return peak / 2**20
 
 
 @dataclass
@@ -81,6 +94,7 @@ class Measurement:
 def measure() -> Iterator[Measurement]:
     """Time a block and record the peak resident memory reached inside it."""
     m = Measurement(rss_before_mib=rss_mib())
+    _hold_peak()
     can_peak = _reset_peak()
     t0 = time.perf_counter()
     try:
@@ -89,6 +103,7 @@ def measure() -> Iterator[Measurement]:
         m.seconds = time.perf_counter() - t0
         hwm = _status("VmHWM:")
         m.peak_mib = hwm / 2**20 if (can_peak and hwm) else None
+        _hold_peak()
 
 
 def best_of(fn: Callable[[], Any], repeat: int = 3) -> float:

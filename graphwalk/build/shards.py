@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from graphwalk.benchmark import take_peak_rss_mib
+from graphwalk.benchmark import measure, take_peak_rss_mib
 from graphwalk.build.engines import Engine, make_engine
 from graphwalk.build.graphs import (
     KNN_BACKENDS,
@@ -429,7 +429,19 @@ def knn_partition(
     p: int, work: str, k: int, backend: str, seed: int, n: int, range_size: int
 ) -> dict[str, Any]:
     """Stage 4 (a task per partition): kNN inside the partition; candidate edges out, bucketed by
-    the merge range of their source item (``cand/rR-pP.npz``)."""
+    the merge range of their source item (``cand/rR-pP.npz``). Returns its items, method,
+    seconds and how far the process's resident memory rose above its start (``peak_mib``;
+    None where /proc does not tell): the memory the partition took, which
+    ``--worker-memory`` sizes."""
+    with measure() as used:
+        out = _knn_partition(p, work, k, backend, seed, n, range_size)
+    out["peak_mib"] = used.peak_increase_mib
+    return out
+
+
+def _knn_partition(
+    p: int, work: str, k: int, backend: str, seed: int, n: int, range_size: int
+) -> dict[str, Any]:
     root = Path(work)
     d = root / f"part-{p:05d}"
     files = sorted(d.glob("s*.ids.npy"))
@@ -832,6 +844,9 @@ def build_sharded_index(
             methods = sorted({r.get("method", "none") for r in res if r["items"]})
             part_info["knn_methods"] = methods
             part_info["knn_task_seconds"] = round(sum(r.get("seconds", 0.0) for r in res), 3)
+            used = [r["peak_mib"] for r in res if r.get("peak_mib") is not None]
+            if used:  # the estimate that sized the partitions, against what the largest took
+                part_info["knn_task_peak_mib"] = round(max(used), 1)
         stage("partition_knn", t0)
         # 5: merge + refine
         t0 = time.perf_counter()

@@ -319,6 +319,7 @@ def test_cli_builds_from_a_pattern_and_reports(shards, tmp_path, capsys):
     assert m["n_items"] == len(x) and m["build"]["sharded"]["engine"] == "local"
     parts = m["build"]["sharded"]["partitions"]
     assert parts["partitions"] > 2 and parts["worker_memory"] == 1 << 20
+    assert 0 < parts["knn_task_peak_mib"] < 1000  # what the largest partition's kNN took
     knn = next(g for g in m["graphs"] if g["name"] == "knn")
     assert knn["params"]["recall"] >= 0.9 and knn["params"]["refine"] == 1
     assert m["build"]["sharded"]["sample"] == 2000  # --kmeans-sample
