@@ -12,13 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import graphwalk as gw
-from graphwalk.build.shards import (
-    _best_k,
-    build_sharded_index,
-    choose_partitions,
-    parse_bytes,
-    sharded_recall,
-)
+from graphwalk.build.shards import build_sharded_index
+from graphwalk.build.stages import _best_k, choose_partitions, parse_bytes, sharded_recall
 from graphwalk.cli import main
 from graphwalk.errors import InputError
 
@@ -330,7 +325,7 @@ def test_cli_builds_from_a_pattern_and_reports(shards, tmp_path, capsys):
 def test_distances_are_recomputed_in_a_fixed_order():
     """The partition search's distances are recomputed by NumPy (faiss's BLAS rounds by thread
     count), so a partition gives the same candidates and distances wherever it runs."""
-    from graphwalk.build.shards import _sq_dists
+    from graphwalk.build.stages import _sq_dists
 
     x, _ = data(500, 8)
     nbr = np.random.default_rng(0).integers(0, 500, (500, 6))
