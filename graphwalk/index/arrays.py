@@ -175,7 +175,7 @@ def _open(
             )
             got_shape, fortran, got_dtype = read(fh, max_header_size=10_000)
             offset = fh.tell()
-    except (ValueError, OSError, SyntaxError) as exc:
+    except Exception as exc:  # NumPy's header parser: ValueError, SyntaxError, TokenError ...
         raise IndexFormatError(
             f"{where} is not a readable .npy file ({' '.join(str(exc).split())}); rebuild the index"
         ) from exc

@@ -204,6 +204,7 @@ def test_verify_checks_the_structure_of_arrays_with_valid_checksums(pair, tmp_pa
         ("shape", r"has shape \(599,\), expected \(600,\)"),
         ("indptr", r"runs from 0 to \d+, not from 0 to \d+"),
         ("foreign", "not a readable .npy file"),
+        ("header", "not a readable .npy file"),  # NumPy's parser raised TokenError (fuzzing)
     ],
 )
 def test_the_open_refuses_damage_its_headers_show(pair, damage, msg):
@@ -232,6 +233,10 @@ def test_the_open_refuses_damage_its_headers_show(pair, damage, msg):
         f = a / m["graphs"][2]["arrays"]["indptr"]
     elif damage == "foreign":
         f.write_bytes(b"x" * f.stat().st_size)
+    elif damage == "header":  # the same length, an unbalanced shape: "(600,(, }"
+        raw = f.read_bytes()
+        f.write_bytes(raw.replace(b"(600,), }", b"(600,(, }", 1))
+        assert f.read_bytes() != raw
     with pytest.raises(IndexFormatError, match=msg) as info:
         gw.GraphIndex.load(a)
     assert f.name in str(info.value) and "rebuild the index" in str(info.value)
