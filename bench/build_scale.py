@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -106,6 +107,7 @@ def child(args: argparse.Namespace) -> dict:
         "recall_by_round": g.params.get("recall_by_round"),
         "workers": sh["workers"],
         "fingerprint": idx.fingerprint,
+        "settings": {k: getattr(args, k) for k in SETTINGS},
     }
 
 
@@ -114,9 +116,13 @@ def run_child(n: int, engine: str, shards: Path, out: Path, a: argparse.Namespac
         sys.executable, __file__, "--child", "--n", str(n), "--engine", engine,
         "--shards", str(shards), "--out", str(out), "--worker-memory", a.worker_memory,
         "--refine", str(a.refine), "--cpus", str(a.cpus), "--knn-backend", a.knn_backend,
+        "--dim", str(a.dim),
     ]  # fmt: skip
     res = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+SETTINGS = ("dim", "worker_memory", "refine", "cpus", "knn_backend")
 
 
 def clusters_of(n: float) -> float:
@@ -124,27 +130,38 @@ def clusters_of(n: float) -> float:
     return max(10.0, n // 1000)
 
 
-def kmeans_work(n: float, clusters: float | None = None) -> float:
-    """Rows x centroids of the driver's k-means: it trains on ``max(100,000, 256 x clusters)``
-    rows of the sample (at most all), so with clusters growing as n/1,000 it grows as n^2."""
+#: each model's terms per stage: "linear" is a + b n everywhere; "clusters" adds what grows with
+#: the clusters: the driver's k-means (rows x centroids: it trains on max(100,000, 256 x
+#: clusters) rows, at most all) and the assignment of every item to its nearest centroid
+TERMS = {
+    "linear": {s: ["1", "n"] for s in STAGES},
+    "clusters": {
+        **{s: ["1", "n"] for s in STAGES},
+        "sample": ["1", "n", "rows x clusters"],
+        "assign": ["1", "n", "n x clusters"],
+    },
+}
+
+
+def term(name: str, n: float, clusters: float | None = None) -> float:
     c = clusters_of(n) if clusters is None else clusters
-    return min(n, max(100_000.0, 256.0 * c)) * c
+    if name == "1":
+        return 1.0
+    if name == "n":
+        return n
+    if name == "rows x clusters":
+        return min(n, max(100_000.0, 256.0 * c)) * c
+    if name == "n x clusters":
+        return n * c
+    raise ValueError(name)
 
 
-def features(stage: str, n: float, clusters: float | None = None, kind: str = "kmeans") -> list:
-    """The terms of one stage's cost: ``a + b n`` (``kind="linear"``); the sample stage adds
-    ``c x rows x centroids`` of its k-means (``kind="kmeans"``)."""
-    if kind == "kmeans" and stage == "sample":
-        return [1.0, n, kmeans_work(n, clusters)]
-    return [1.0, n]
-
-
-def fit(stage: str, ns: list[int], ts: list[float], kind: str = "kmeans") -> list[float]:
-    """Non-negative least squares of the stage's seconds on its terms (scaled to one so that
-    no column dominates; one point fits the last term through it)."""
+def fit(terms: list[str], ns: list[int], ts: list[float]) -> list[float]:
+    """Non-negative least squares of seconds on the terms (columns scaled to one so that none
+    dominates); a single point fits the last term through it."""
     from scipy.optimize import nnls
 
-    X = np.asarray([features(stage, n, kind=kind) for n in ns], float)
+    X = np.asarray([[term(t, n) for t in terms] for n in ns], float)
     y = np.asarray(ts, float)
     if len(ns) == 1:
         coef = np.zeros(X.shape[1])
@@ -156,22 +173,25 @@ def fit(stage: str, ns: list[int], ts: list[float], kind: str = "kmeans") -> lis
 
 
 def model(
-    runs: list[dict], engine: str, exclude: int | None = None, kind: str = "kmeans"
-) -> dict[str, list[float]]:
+    runs: list[dict], engine: str, exclude: int | None = None, kind: str = "clusters"
+) -> dict[str, dict]:
+    """Per stage: its terms and their fitted coefficients, over the engine's runs."""
     pts = [r for r in runs if r["engine"] == engine and r["n"] != exclude]
-    return {
-        s: fit(s, [r["n"] for r in pts], [r["timings"].get(s, 0.0) for r in pts], kind)
-        for s in STAGES
-    }
+    out = {}
+    for s in STAGES:
+        terms = TERMS[kind][s]
+        coef = fit(terms, [r["n"] for r in pts], [r["timings"].get(s, 0.0) for r in pts])
+        out[s] = {"terms": terms, "coef": coef}
+    return out
 
 
-def stage_cost(m: dict[str, list[float]], s: str, n: float, clusters: float | None = None) -> float:
-    kind = "kmeans" if len(m["sample"]) == 3 else "linear"
-    return float(np.dot(m[s], features(s, n, clusters, kind)))
+def stage_cost(m: dict[str, dict], s: str, n: float, clusters: float | None = None) -> float:
+    pairs = zip(m[s]["terms"], m[s]["coef"], strict=True)
+    return float(sum(c * term(t, n, clusters) for t, c in pairs))
 
 
 def predict(
-    m: dict[str, list[float]],
+    m: dict[str, dict],
     n: float,
     workers: int,
     measured_workers: int,
@@ -194,15 +214,42 @@ def predict(
 
 
 def load_runs(paths: list[str]) -> list[dict]:
-    """Runs recorded by earlier invocations (their JSON), each tagged with when it was
-    recorded if it does not say."""
+    """Runs recorded by earlier invocations (their JSON), each tagged with when it was recorded
+    and, for records older than the settings field, the settings of the record's command."""
     runs = []
     for p in paths:
         d = json.loads(Path(p).read_text())
+        old = parser().parse_args(shlex.split(d["command"])[2:])
         for r in d["runs"]:
             r.setdefault("recorded", d["machine"]["date_utc"])
             r.setdefault("commit", "?")
+            r.setdefault("settings", {k: getattr(old, k) for k in SETTINGS})
+            r["from"] = str(p)
             runs.append(r)
+    return runs
+
+
+def merge_runs(made: list[dict], paths: list[str]) -> list[dict]:
+    """The runs made now, then those of the ``--merge`` files: a run of the same size and
+    engine made now, or in a later file, wins. Runs made with other settings are refused."""
+    runs = list(made)
+    seen = {(r["n"], r["engine"]) for r in runs}
+    for path in reversed(paths):
+        for r in load_runs([path]):
+            if (r["n"], r["engine"]) not in seen:
+                seen.add((r["n"], r["engine"]))
+                runs.append(r)
+    if runs:
+        ref = runs[0]
+        for r in runs[1:]:
+            for k in SETTINGS:
+                if str(r["settings"][k]) != str(ref["settings"][k]):
+                    raise SystemExit(
+                        f"build_scale.py: the run of {r['n']:,} on {r['engine']} "
+                        f"({r.get('from', 'made now')}) has {k}={r['settings'][k]!r}, the run "
+                        f"of {ref['n']:,} on {ref['engine']} ({ref.get('from', 'made now')}) "
+                        f"{ref['settings'][k]!r}: merge records made with the same settings"
+                    )
     return runs
 
 
@@ -217,20 +264,24 @@ def git_commit() -> str:
         return "?"
 
 
-def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dict]:
-    """The stage tables, the cost models' errors and their predictions; the fits."""
+def tables_of(runs: list[dict]) -> tuple[list[Table], dict]:
+    """The stage tables, the cost models' errors and their predictions; the fits. The runs
+    share their settings (:func:`merge_runs` checks)."""
     runs = sorted(runs, key=lambda r: (r["n"], r["engine"]))
     engines = sorted({r["engine"] for r in runs})
+    st = runs[0]["settings"]
     tables = []
     t = Table(
-        f"the sharded build per stage (seconds), {a.dim}-d, worker memory {a.worker_memory}, "
-        f"refine {a.refine}, {a.cpus} CPUs",
+        f"the sharded build per stage (seconds), {st['dim']}-d, worker memory "
+        f"{st['worker_memory']}, refine {st['refine']}, kNN backend {st['knn_backend']}, "
+        f"{st['cpus']} CPUs",
         ["items", "engine", "partitions", "largest", "recall", *STAGES, "total",
          "same index", "recorded (commit)"],
     )  # fmt: skip
     mem = Table(
         "the driver's peak memory per stage (MiB), and the partition kNN task's own: the "
-        "estimate that sized the partitions against the largest rise of a task's process",
+        "estimate that sized the partitions beside the largest rise of any task's process "
+        "(recorded from commit 13cbf80 on)",
         ["items", "engine", *STAGES[:-1], "driver's peak", "worker memory",
          "largest partition's estimate", "a kNN task's peak rise"],
     )  # fmt: skip
@@ -248,8 +299,9 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
         est = r.get("largest_estimate_mib")
         mem.add(
             f"{r['n']:,}", r["engine"], *[pk.get(s, "-") for s in STAGES[:-1]],
-            max(pk.values()) if pk else "-", a.worker_memory,
-            "-" if est is None else round(est, 1), r.get("knn_task_peak_mib") or "-",
+            max(pk.values()) if pk else "-", r["settings"]["worker_memory"],
+            "-" if est is None else round(est, 1),
+            "-" if r.get("knn_task_peak_mib") is None else r["knn_task_peak_mib"],
         )  # fmt: skip
     t.notes.append(
         "same index: the two engines' tables are identical (fingerprint); NN-descent inside a "
@@ -260,11 +312,11 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
     err = Table(
         "cost models: error on each engine's largest size when fitted without it",
         ["engine", "fitted on", "largest", "measured (s)", "linear: predicted (s)", "error",
-         "with the k-means term: predicted (s)", "error"],
+         "with the cluster terms: predicted (s)", "error"],
     )  # fmt: skip
     per_stage = Table(
         "the same, per stage (seconds at the largest size)",
-        ["engine", "stage", "measured", "linear", "with the k-means term"],
+        ["engine", "stage", "measured", "linear", "with the cluster terms"],
     )
     pred = Table(
         "predictions of the model fitted on every size, on N one-CPU workers (hours)",
@@ -276,19 +328,21 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
     for engine in engines:
         mine = [r for r in runs if r["engine"] == engine]
         workers = mine[0]["workers"]
+        if any(r["workers"] != workers for r in mine):  # cpus is one of the settings
+            raise SystemExit(f"build_scale.py: the {engine} runs had different worker counts")
         largest = max(r["n"] for r in mine)
         last = next(r for r in mine if r["n"] == largest)
         rest = [r for r in mine if r["n"] != largest]
         if rest:
             lin = model(runs, engine, exclude=largest, kind="linear")
-            km = model(runs, engine, exclude=largest) if len(rest) >= 3 else None
+            km = model(runs, engine, exclude=largest) if len(rest) >= 3 else None  # 3 terms
             measured = last["timings"]["total"]
             p_lin = predict(lin, largest, workers, workers)
             p_km = predict(km, largest, workers, workers) if km else float("nan")
             err.add(
                 engine, ", ".join(f"{r['n']:,}" for r in rest), f"{largest:,}",
                 round(measured, 1), round(p_lin, 1), f"{(p_lin - measured) / measured:+.0%}",
-                round(p_km, 1) if km else "- (needs 3 sizes)",
+                round(p_km, 1) if km else "- (needs 3 other sizes)",
                 f"{(p_km - measured) / measured:+.0%}" if km else "-",
             )  # fmt: skip
             for s in STAGES:
@@ -296,7 +350,8 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
                     engine, s, last["timings"].get(s, 0.0), stage_cost(lin, s, largest),
                     stage_cost(km, s, largest) if km else "-",
                 )  # fmt: skip
-        full = model(runs, engine) if len(mine) >= 3 else model(runs, engine, kind="linear")
+        kind = "clusters" if len(mine) >= 3 else "linear"
+        full = model(runs, engine, kind=kind)
         fits[engine] = full
         for label, c in (("n/1,000 clusters", None), ("10,000 clusters", 10_000.0)):
 
@@ -312,14 +367,17 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
 
             km_1b = stage_cost(full, "sample", 1e9, c) / 3600
             pred.add(
-                engine, label, hours(1e8, 16), hours(1e8, 160), hours(1e9, 160),
-                hours(5.55e9, 160, 768 / a.dim), f"{km_1b:,.2f}",
+                f"{engine} ({kind})", label, hours(1e8, 16), hours(1e8, 160), hours(1e9, 160),
+                hours(5.55e9, 160, 768 / st["dim"]), f"{km_1b:,.2f}",
             )  # fmt: skip
-    err.notes.append(
-        "linear: every stage a + b x items. With the k-means term the sample stage adds "
-        "c x rows x centroids of the driver's k-means (it trains on max(100,000, 256 x "
-        "clusters) rows, so with n/1,000 clusters it grows as n^2); non-negative least squares"
-    )
+    err.notes += [
+        "linear: every stage a + b x items. With the cluster terms the sample stage adds c x "
+        "rows x centroids of the driver's k-means (it trains on max(100,000, 256 x clusters) "
+        "rows, so with n/1,000 clusters it grows as n^2) and the assign stage c x items x "
+        "centroids (each item's nearest centroid); non-negative least squares",
+        "three terms pass through three sizes exactly, so that model's error on a held-out "
+        "size needs four sizes; with fewer the predictions below use the linear model",
+    ]
     pred.notes += [
         "anchors: autofaiss on Spark built 5.55B x 768 in 6 h on 10 x 16-core nodes (160 "
         "cores); faiss's distributed k-means trained 50M points to 1M centroids in 899 s",
@@ -328,7 +386,7 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
         "finish: recall, walk order, cluster graphs; write) run on one driver with this "
         "machine's CPUs. With n/1,000 clusters the k-means at 1B would train 1M centroids on "
         "256M rows (65 GB at 64-d): a driver does not hold that, so that column says why a "
-        "fixed cluster count (or --sample) is the setting at that scale",
+        "fixed cluster count (or --kmeans-sample) is the setting at that scale",
         "at 1B the driver also holds the kNN lists (80 bytes per item at k=10), the next "
         "limit to meet",
     ]
@@ -336,7 +394,7 @@ def tables_of(runs: list[dict], a: argparse.Namespace) -> tuple[list[Table], dic
     return tables, fits
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -365,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", help=argparse.SUPPRESS)
     ap.add_argument("--shards", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     a = ap.parse_args(argv)
     if a.child:
         print(json.dumps(child(a)))
@@ -392,13 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(shards)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    seen = {(r["n"], r["engine"]) for r in runs}
-    for path in reversed(a.merge):  # a later file's run of a size and engine wins
-        for r in load_runs([path]):
-            if (r["n"], r["engine"]) not in seen:
-                seen.add((r["n"], r["engine"]))
-                runs.append(r)
-    tables, fits = tables_of(runs, a)
+    runs = merge_runs(runs, a.merge)
+    tables, fits = tables_of(runs)
     body = "\n\n".join(x.markdown() for x in tables)
     print(body)
     from graphwalk.benchmark import record_markdown

@@ -308,7 +308,7 @@ def test_bench_build_scale_records_stages_and_the_cost_model(tmp_path):
     assert set(data["fits"]["local"]) >= {"partition_knn", "merge"}
     text = out.read_text()
     assert "cost model" in text and "5.55B x 768" in text
-    assert "needs 3 sizes" in text  # the k-means term is not fitted on two points
+    assert "needs 3 other sizes" in text  # the cluster terms are not fitted on two points
     # a third size merged with the recorded two: the model with the k-means term, held out
     out3 = tmp_path / "build3.md"
     subprocess.run(
@@ -320,10 +320,65 @@ def test_bench_build_scale_records_stages_and_the_cost_model(tmp_path):
     data3 = json.loads(out3.with_suffix(".json").read_text())
     assert sorted(r["n"] for r in data3["runs"]) == [8000, 16000, 24000]
     assert all(r["commit"] and r["recorded"] for r in data3["runs"])
-    assert len(data3["fits"]["local"]["sample"]) == 3  # a + b n + c rows x centroids
+    assert data3["fits"]["local"]["sample"]["terms"] == ["1", "n", "rows x clusters"]
+    assert all(r["settings"]["worker_memory"] == "4M" for r in data3["runs"])
     assert "k-means level" in out3.read_text()
     bad = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "build_scale.py"), "--render"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 2 and "--render needs --merge" in bad.stderr
+
+
+def _build_scale():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_scale", ROOT / "bench" / "build_scale.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(n, engine, timings, **settings):
+    base = {"dim": 64, "worker_memory": "256M", "refine": "1", "cpus": 2, "knn_backend": "auto"}
+    return {"n": n, "engine": engine, "timings": timings, "workers": 2,
+            "settings": {**base, **settings}}  # fmt: skip
+
+
+def test_build_scale_models_recover_known_costs_and_merge_records_in_order(tmp_path):
+    bs = _build_scale()
+    ns = [300_000, 1_000_000, 3_000_000, 10_000_000]
+    # every stage: 2 + 1e-5 n; sample adds 3e-9 x rows x clusters, assign 4e-12 x n x clusters
+    runs = []
+    for n in ns:
+        t = {s: 2 + 1e-5 * n for s in bs.STAGES}
+        t["sample"] += 3e-9 * bs.term("rows x clusters", n)
+        t["assign"] += 4e-12 * bs.term("n x clusters", n)
+        runs.append(_run(n, "ray", t))
+    m = bs.model(runs, "ray", exclude=ns[-1])  # three sizes, three terms: exact
+    for s in bs.STAGES:
+        assert bs.stage_cost(m, s, ns[-1]) == pytest.approx(runs[-1]["timings"][s], rel=1e-6)
+    lin = bs.model(runs, "ray", exclude=ns[-1], kind="linear")
+    assert bs.stage_cost(lin, "sample", ns[-1]) < 0.8 * runs[-1]["timings"]["sample"]  # misses n^2
+    # the distributed stages divide by the workers; the driver's k-means and stages do not
+    one = {s: {"terms": ["1"], "coef": [10.0]} for s in bs.STAGES}
+    assert bs.predict(one, 1e6, 2, 2) == pytest.approx(70.0)
+    assert bs.predict(one, 1e6, 20, 2) == pytest.approx(40.0 + 3 * 1.0)  # 3 of 7 divide by 10
+    # records: a run made now wins over the files, a later file over an earlier one
+    for name, sec in (("a", 1.0), ("b", 2.0)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({
+            "command": "python bench/build_scale.py", "machine": {"date_utc": name},
+            "runs": [_run(1000, "local", {"total": sec}), _run(2000, "local", {"total": sec})],
+        }))  # fmt: skip
+    made = [_run(2000, "local", {"total": 9.0})]
+    merged = bs.merge_runs(made, [str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    got = {r["n"]: r["timings"]["total"] for r in merged}
+    assert got == {1000: 2.0, 2000: 9.0} and len(merged) == 2
+    # older records without settings take them from their command; other settings are refused
+    (tmp_path / "c.json").write_text(json.dumps({
+        "command": "python bench/build_scale.py --refine auto", "machine": {"date_utc": "c"},
+        "runs": [{k: v for k, v in _run(3000, "local", {"total": 1.0}).items()
+                  if k != "settings"}],
+    }))  # fmt: skip
+    with pytest.raises(SystemExit, match=r"has refine='auto', the run .* '1': merge records"):
+        bs.merge_runs(made, [str(tmp_path / "c.json")])

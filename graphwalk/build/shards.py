@@ -119,7 +119,8 @@ def build_sharded_index(
             4, stopping when a round adds less than 0.005 (one round without a recall sample).
         sample: rows k-means trains on (default ``max(100,000, 256 x clusters)``, at most all;
             CLI ``--kmeans-sample``). The driver's k-means costs rows x clusters, so with many
-            clusters it is the build's largest serial stage: fewer rows make it cheaper.
+            clusters it is the build's largest serial stage: fewer rows make it cheaper. The
+            partitions are sized on a sample of at least 100,000 rows whatever this is.
         recall_sample: items whose neighbours are checked against exact search (0: none).
         work_dir: where the stages' files go (default: beside ``out``); on a cluster, a path
             every node can read and write.
@@ -215,7 +216,8 @@ def build_sharded_index(
         stage("scan", t_start)
         # 2: sample, k-means, partitions
         t0 = time.perf_counter()
-        s_size = min(n, sample or max(100_000, 256 * (clusters or 1)))
+        km_size = min(n, sample or max(100_000, 256 * (clusters or 1)))
+        s_size = max(km_size, min(n, 100_000))  # the partitions are sized on 100,000 or more
         rows = np.sort(np.random.default_rng([seed, 0x5A4D]).choice(n, size=s_size, replace=False))
         calls = []
         for sh in shards:
@@ -227,7 +229,12 @@ def build_sharded_index(
         ).astype(np.float32)
         level_centroids = None
         if clusters is not None:
-            level_centroids = _kmeans(sample_x, clusters, seed)
+            km_x = sample_x
+            if km_size < s_size:  # --kmeans-sample below the partitions' sample: a seeded part
+                pick = np.random.default_rng([seed, 0x4B4D]).choice(s_size, km_size, replace=False)
+                km_x = sample_x[np.sort(pick)]
+            level_centroids = _kmeans(km_x, clusters, seed)
+            del km_x
         part_centroids, part_info = choose_partitions(
             sample_x, n, budget=budget, overlap=overlap, seed=seed, partitions=partitions
         )
@@ -272,7 +279,7 @@ def build_sharded_index(
             part_info["knn_methods"] = methods
             part_info["knn_task_seconds"] = round(sum(r.get("seconds", 0.0) for r in res), 3)
             used = [r["peak_mib"] for r in res if r.get("peak_mib") is not None]
-            if used:  # the estimate that sized the partitions, against what the largest took
+            if used:  # the largest rise of any task, beside the estimate that sized them
                 part_info["knn_task_peak_mib"] = round(max(used), 1)
         stage("partition_knn", t0)
         # 5: merge + refine
@@ -350,7 +357,7 @@ def build_sharded_index(
                     "method": "faiss-kmeans",
                     "clusters": int(clusters or 0),
                     "seed": int(seed),
-                    "trained_on_sample": int(s_size),
+                    "trained_on_sample": int(km_size),
                     "dropped_empty": int((clusters or 0) - level_centroids.shape[0]),
                 },
             )
@@ -413,6 +420,7 @@ def build_sharded_index(
             "partitions": part_info,
             "counts": counts,
             "sample": int(s_size),
+            "kmeans_sample": int(km_size) if clusters is not None else None,
             "peak_rss_mib": peaks,
         }
         build = {

@@ -7,9 +7,9 @@ only decides where each call runs. The stages:
 1. **scan** (driver): every shard's row count, vector width and type from its Parquet footer;
    item ``i`` is row ``i`` of the shards in sorted path order (``first`` of each shard is stored
    in the manifest); ids, if an id column is named, are checked to be unique across shards.
-2. **sample** (one task per shard): a seeded sample of rows. On the driver, faiss k-means trains
-   the level's centroids and ``P`` coarse partition centroids on it; ``P`` is grown until the
-   largest partition, with its overlap, fits ``worker_memory``.
+2. **sample** (one task per shard): a seeded sample of rows, returned to the driver, where
+   faiss k-means trains the level's centroids and ``P`` coarse partition centroids on it (see
+   :func:`choose_partitions`).
 3. **assign** (one task per shard): each item's cluster, its vector copied into its 2 nearest
    partitions (DiskANN's overlap: partitions without overlap lose many true neighbours at their
    borders), and into one memory-mapped ``vectors.npy`` used by the last stages.
@@ -19,9 +19,9 @@ only decides where each call runs. The stages:
 5. **merge** (one task per item range): each item's ``k`` nearest distinct candidates; then
    ``refine`` rounds of neighbours-of-neighbours (each item's candidates are its neighbours and
    theirs), for what partition borders lost.
-6. **finish** (driver): recall against exact search on a seeded sample (stored in the graph's
-   params), the walk order, cluster graphs over the level, and the index, saved atomically with
-   its manifest last. The work directory is removed whether the build succeeds or fails.
+6. **finish** (driver): recall against exact search on a seeded sample (:func:`recall_truth`,
+   :func:`recall_of`); the driver then adds the walk order and the cluster graphs and saves the
+   index.
 
 No stage depends on how many workers run it, so the same seed gives the same index on 1 or 100
 workers (identical with the exact backend; NN-descent, multi-threaded, is not bit-reproducible).
@@ -371,6 +371,15 @@ def choose_partitions(
         p = max(p + 1, math.ceil(p * 1.5))
         if p <= overlap:
             p = overlap + 1
+    if partitions is None and tried[-1]["bytes"] > budget:
+        warnings.warn(
+            f"the largest of {cent.shape[0]} partitions is estimated at "
+            f"{tried[-1]['bytes'] / 2**20:,.0f} MiB, over the worker memory "
+            f"{budget / 2**20:,.0f} MiB, and the partitions stop growing at a quarter of the "
+            f"{sample.shape[0]:,} sampled rows (many items at one point?): raise "
+            "--worker-memory, or check the vectors",
+            stacklevel=2,
+        )
     info = {
         "partitions": int(cent.shape[0]),
         "overlap": int(min(overlap, cent.shape[0])),

@@ -28,6 +28,7 @@ Files (``NNN`` is the entry's position in the manifest)::
 from __future__ import annotations
 
 import os
+import tokenize
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -175,7 +176,8 @@ def _open(
             )
             got_shape, fortran, got_dtype = read(fh, max_header_size=10_000)
             offset = fh.tell()
-    except Exception as exc:  # NumPy's header parser: ValueError, SyntaxError, TokenError ...
+    except (ValueError, OSError, SyntaxError, TypeError, tokenize.TokenError) as exc:
+        # NumPy's header parser falls back to tokenize when ast rejects a damaged header
         raise IndexFormatError(
             f"{where} is not a readable .npy file ({' '.join(str(exc).split())}); rebuild the index"
         ) from exc
