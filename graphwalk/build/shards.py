@@ -169,6 +169,11 @@ def build_sharded_index(
         raise InputError(f"cannot make {clusters} clusters from {n} items; use fewer")
     if sample is not None:
         check_int("sample", sample, minimum=1)
+        if clusters is None:
+            raise InputError(
+                f"--kmeans-sample {sample} sizes the k-means of --clusters: add --clusters N, "
+                "or drop it"
+            )
         if clusters is not None and sample < clusters:
             raise InputError(
                 f"--kmeans-sample {sample:,} rows cannot train {clusters:,} clusters: give at "
@@ -234,6 +239,12 @@ def build_sharded_index(
                 pick = np.random.default_rng([seed, 0x4B4D]).choice(s_size, km_size, replace=False)
                 km_x = sample_x[np.sort(pick)]
             level_centroids = _kmeans(km_x, clusters, seed)
+            if level_centroids.shape[0] < clusters:  # as the one-machine build says it
+                warnings.warn(
+                    f"k-means left {clusters - level_centroids.shape[0]} of {clusters} clusters "
+                    "empty (too few distinct vectors?); they were dropped and the rest renumbered",
+                    stacklevel=2,
+                )
             del km_x
         part_centroids, part_info = choose_partitions(
             sample_x, n, budget=budget, overlap=overlap, seed=seed, partitions=partitions
@@ -375,6 +386,7 @@ def build_sharded_index(
                     "partitions": part_info["partitions"],
                     "overlap": part_info["overlap"],
                     "refine": len(counts["refine_rows_changed"]),
+                    "refine_asked": refine,
                     "recall_by_round": counts.get("recall_by_round"),
                     "recall": round(recall, 5) if recall_sample else None,
                     "recall_sample": m_used,
@@ -419,7 +431,7 @@ def build_sharded_index(
             "column": col,
             "partitions": part_info,
             "counts": counts,
-            "sample": int(s_size),
+            "partition_sample": int(s_size),
             "kmeans_sample": int(km_size) if clusters is not None else None,
             "peak_rss_mib": peaks,
         }

@@ -347,7 +347,8 @@ def choose_partitions(
 ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
     """The coarse partition centroids: ``partitions`` of them, or the fewest (grown by half
     each time) whose largest partition, with its overlap, fits ``budget`` bytes, estimated
-    from the sample's 2-nearest assignment."""
+    from the sample's 2-nearest assignment. The growth stops, with a warning, when 2.25 times
+    the partitions leave the largest not a tenth smaller (or reach a quarter of the sample)."""
     d = sample.shape[1]
     per_item = 4 * d + KNN_BYTES_PER_ITEM
     scale = n / sample.shape[0]
@@ -368,6 +369,8 @@ def choose_partitions(
         tried.append({"partitions": int(cent.shape[0]), "largest_estimate": largest, "bytes": est})
         if partitions is not None or est <= budget or p >= sample.shape[0] // 4:
             break
+        if len(tried) >= 3 and largest > 0.9 * tried[-3]["largest_estimate"]:
+            break  # 2.25 times the partitions, not a tenth smaller: many items at one point
         p = max(p + 1, math.ceil(p * 1.5))
         if p <= overlap:
             p = overlap + 1
@@ -375,9 +378,8 @@ def choose_partitions(
         warnings.warn(
             f"the largest of {cent.shape[0]} partitions is estimated at "
             f"{tried[-1]['bytes'] / 2**20:,.0f} MiB, over the worker memory "
-            f"{budget / 2**20:,.0f} MiB, and the partitions stop growing at a quarter of the "
-            f"{sample.shape[0]:,} sampled rows (many items at one point?): raise "
-            "--worker-memory, or check the vectors",
+            f"{budget / 2**20:,.0f} MiB, and more partitions do not shrink it (many items at "
+            "one point?): raise --worker-memory, or check the vectors",
             stacklevel=2,
         )
     info = {
