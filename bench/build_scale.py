@@ -22,9 +22,9 @@ Spark (5.55B x 768 in 6 h on 10 x 16-core nodes) and faiss's distributed k-means
 1M centroids in 899 s). ``--merge`` adds the runs of an earlier record, so that one size can be
 measured at a time; each run says when and at which commit it was made.
 
-    python bench/build_scale.py                          # 300k, 1M, 3M (about 50 min on 2 cores)
-    python bench/build_scale.py --sizes 10000000 --engines ray --merge bench/results/build-scale.json
-                                                         # a size added to the record (10M: ~1.5 h)
+    python bench/build_scale.py                          # 300k, 1M, 3M (about 55 min on 2 cores)
+    python bench/build_scale.py --sizes 10000000 --merge bench/results/build-scale.json
+                                                         # 10M added to the record (about 2 h)
     python bench/build_scale.py --render --merge bench/results/build-scale.json   # tables only
     python bench/build_scale.py --sizes 100000,300000    # quick
 """

@@ -339,7 +339,7 @@ def _build_scale():
     return mod
 
 
-def _run(n, engine, timings, **settings):
+def _scale_run(n, engine, timings, **settings):
     base = {"dim": 64, "worker_memory": "256M", "refine": "1", "cpus": 2, "knn_backend": "auto"}
     return {"n": n, "engine": engine, "timings": timings, "workers": 2,
             "settings": {**base, **settings}}  # fmt: skip
@@ -354,7 +354,7 @@ def test_build_scale_models_recover_known_costs_and_merge_records_in_order(tmp_p
         t = {s: 2 + 1e-5 * n for s in bs.STAGES}
         t["sample"] += 3e-9 * bs.term("rows x clusters", n)
         t["assign"] += 4e-12 * bs.term("n x clusters", n)
-        runs.append(_run(n, "ray", t))
+        runs.append(_scale_run(n, "ray", t))
     m = bs.model(runs, "ray", exclude=ns[-1])  # three sizes, three terms: exact
     for s in bs.STAGES:
         assert bs.stage_cost(m, s, ns[-1]) == pytest.approx(runs[-1]["timings"][s], rel=1e-6)
@@ -368,16 +368,16 @@ def test_build_scale_models_recover_known_costs_and_merge_records_in_order(tmp_p
     for name, sec in (("a", 1.0), ("b", 2.0)):
         (tmp_path / f"{name}.json").write_text(json.dumps({
             "command": "python bench/build_scale.py", "machine": {"date_utc": name},
-            "runs": [_run(1000, "local", {"total": sec}), _run(2000, "local", {"total": sec})],
+            "runs": [_scale_run(1000, "local", {"total": sec}), _scale_run(2000, "local", {"total": sec})],
         }))  # fmt: skip
-    made = [_run(2000, "local", {"total": 9.0})]
+    made = [_scale_run(2000, "local", {"total": 9.0})]
     merged = bs.merge_runs(made, [str(tmp_path / "a.json"), str(tmp_path / "b.json")])
     got = {r["n"]: r["timings"]["total"] for r in merged}
     assert got == {1000: 2.0, 2000: 9.0} and len(merged) == 2
     # older records without settings take them from their command; other settings are refused
     (tmp_path / "c.json").write_text(json.dumps({
         "command": "python bench/build_scale.py --refine auto", "machine": {"date_utc": "c"},
-        "runs": [{k: v for k, v in _run(3000, "local", {"total": 1.0}).items()
+        "runs": [{k: v for k, v in _scale_run(3000, "local", {"total": 1.0}).items()
                   if k != "settings"}],
     }))  # fmt: skip
     with pytest.raises(SystemExit, match=r"has refine='auto', the run .* '1': merge records"):
