@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,15 @@ import graphwalk as gw
 from graphwalk.cli import main
 from graphwalk.errors import IndexFormatError
 from tests.conftest import make_blobs
-from tests.index.test_index_fuzz import N, _update, manifest_edit
+from tests.index.test_index_fuzz import (
+    _BAD_FLOATS,
+    _BAD_INTS,
+    N,
+    _copy,
+    _update,
+    _walks_safely,
+    manifest_edit,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +57,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _arrays(base: Path) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.suffix == ".npy")
-
-
-@contextlib.contextmanager
-def _copy(base: Path):
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "c.gw"
-        shutil.copytree(base, path)
-        yield path
-
-
-def _walks_safely(index: gw.GraphIndex) -> None:
-    for name in index.graphs:
-        sampler = gw.GraphWalkBatchSampler(index, 8, graph=name, seed=1)
-        items = np.concatenate([np.asarray(b, np.int64) for b in sampler])
-        np.testing.assert_array_equal(np.sort(items), np.arange(N))
 
 
 def _check(path: Path) -> None:
@@ -135,10 +126,6 @@ def test_damaged_arrays_are_refused_or_walk(
         if update != "none":
             _update(path, fname, checksum=update == "both")
         _check(path)
-
-
-_BAD_INTS = [-1, 0, 1, N - 1, N, N + 1, 5, 6, 7, 2**31 - 1, -(2**31)]
-_BAD_FLOATS = [float("nan"), float("inf"), -float("inf"), -1.0, 0.0, 1e-45, 3.4e38, 2.5]
 
 
 @given(
